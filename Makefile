@@ -1,0 +1,42 @@
+# Quantify Notify — the two commands a newcomer needs are `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+
+.PHONY: run test install install-dev system-deps system-deps-run lint bench clean
+
+run: install system-deps-run ## Start web, worker, beat (and a private Redis if needed) with demo data.
+	$(PY) run.py all
+
+test: install-dev system-deps ## Install what the tests need, then run them.
+	$(PY) -m pytest
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PIP) install -q -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed ## Runtime dependencies in .venv.
+
+install-dev: $(VENV)/.installed-dev ## Runtime and test dependencies in .venv.
+
+system-deps-run: ## A Redis server for `make run` (skipped when one is already on PATH).
+	@scripts/install_system_deps.sh redis
+
+system-deps: ## Redis and Chromium for the tests (Debian packages; Playwright's browser elsewhere).
+	@scripts/install_system_deps.sh redis chromium
+
+lint: install-dev ## Static checks.
+	$(VENV)/bin/ruff check .
+
+bench: install-dev ## Benchmarks (not part of make test); see bench/RESULTS.md.
+	$(PY) -m bench all
+
+clean:
+	rm -rf $(VENV) instance/*.db* .pytest_cache

@@ -1,0 +1,42 @@
+"""Quantify Notify: the web application (dashboard, resident pages, API and Socket.IO)."""
+from __future__ import annotations
+
+from flask import Flask
+
+from config import get_config
+
+
+def create_app(config_name: str | None = None, **overrides) -> Flask:
+    """Build the Flask app: configuration, database, extensions, blueprints, Socket.IO."""
+    from . import auth, errors, security, sockets
+    from .api import bp as api_bp
+    from .db import Session, init_engine
+    from .extensions import csrf, htmx, login, socketio
+    from .views import register_views
+
+    app = Flask(__name__, template_folder="../templates", static_folder="../static")
+    app.config.from_object(get_config(config_name))
+    app.config.update(overrides)
+
+    init_engine(app.config["DATABASE_URL"])
+    app.teardown_appcontext(lambda _exc: Session.remove())
+
+    login.init_app(app)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    socketio.init_app(
+        app,
+        message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"],
+        channel=app.config["SOCKETIO_CHANNEL"],
+        async_mode=app.config["SOCKETIO_ASYNC_MODE"],
+        cors_allowed_origins=app.config.get("SOCKETIO_CORS_ORIGINS"),
+    )
+
+    auth.init_app(app)
+    security.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(api_bp)
+    register_views(app)
+    sockets.register(socketio)
+    return app

@@ -1,0 +1,6 @@
+"""The JSON API under /api/v1 (DESIGN.md)."""
+from flask import Blueprint
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+from . import auth, meters, notifications, scans, wallets  # noqa: E402,F401  (register routes)

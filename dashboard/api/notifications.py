@@ -1,0 +1,66 @@
+"""Notifications: residents see their own, operators and viewers see all."""
+from __future__ import annotations
+
+from flask import jsonify, request
+from flask_login import current_user
+
+from .. import events
+from ..db import Session, write_transaction
+from ..models import utcnow
+from ..services import notifications
+from ..services.errors import ValidationFailed
+from ..services.messages import TYPES
+from ..services.serialize import notification_json
+from ..services.wallets import parse_limit
+from . import bp
+from .helpers import bool_arg, int_arg, listing, signed_in
+
+
+@bp.get("/notifications")
+@signed_in
+def list_notifications():
+    """Newest first: ?unread=&type=&after_id=&limit=&cursor=.
+
+    With after_id the list runs oldest first from that id (catching up); otherwise the cursor
+    is the last id of the previous page.
+    """
+    kind = request.args.get("type") or None
+    if kind and kind not in TYPES:
+        raise ValidationFailed("Invalid type.", fields={"type": f"Use one of: {', '.join(TYPES)}."})
+    after_id, cursor = int_arg("after_id"), int_arg("cursor")
+    limit = parse_limit(request.args.get("limit"))
+    rows = notifications.list_for(Session, current_user, unread=bool_arg("unread"), kind=kind,
+                                  after_id=after_id, before_id=cursor, limit=limit + 1,
+                                  newest_first=after_id is None)
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = str(rows[-1][0].id)
+    return jsonify(listing([notification_json(n, read_at) for n, read_at in rows], next_cursor))
+
+
+@bp.get("/notifications/unread-count")
+@signed_in
+def unread_count():
+    """{count} of the caller's unread notifications."""
+    return jsonify(count=notifications.unread_count(Session, current_user))
+
+
+@bp.post("/notifications/<int:notification_id>/read")
+@signed_in
+def mark_read(notification_id: int):
+    """Mark one read; every tab of the user gets the new unread count."""
+    with write_transaction(Session):
+        n, read_at = notifications.mark_read(Session, current_user, notification_id, utcnow())
+    events.publish_unread_counts(Session, [current_user.id])
+    return jsonify(notification_json(n, read_at))
+
+
+@bp.post("/notifications/read-all")
+@signed_in
+def mark_all_read():
+    """Mark all read: {updated, count}."""
+    with write_transaction(Session):
+        changed = notifications.mark_all_read(Session, current_user, utcnow())
+    events.publish_unread_counts(Session, [current_user.id])
+    return jsonify(updated=changed, count=0)

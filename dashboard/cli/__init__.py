@@ -1,0 +1,1 @@
+"""Helpers behind run.py's commands."""

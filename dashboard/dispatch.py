@@ -1,0 +1,56 @@
+"""Sending tasks to the worker from the web app, always after the database commit."""
+from __future__ import annotations
+
+import logging
+
+from celery import Celery
+from flask import current_app
+
+from .services.errors import Unavailable
+
+log = logging.getLogger(__name__)
+QUEUE = "notifications"
+_clients: dict[str, Celery] = {}
+# Fail fast when the broker is down: the request must answer, and the sweep task recovers
+# real-time notifications whose task never left.
+RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+
+
+def client() -> Celery:
+    """A send-only Celery app on this web app's broker."""
+    url = current_app.config["CELERY_BROKER_URL"]
+    app = _clients.get(url)
+    if app is None:
+        # No result backend: the web never waits for results, and the Redis result backend
+        # would subscribe to a channel per task sent.
+        app = Celery("quantify-web", broker=url)
+        app.conf.broker_connection_retry_on_startup = False
+        app.conf.broker_connection_max_retries = 1
+        _clients[url] = app
+    return app
+
+
+def send(name: str, **kwargs) -> str:
+    """Queue task `name`; Unavailable (503) when the broker cannot be reached."""
+    try:
+        result = client().send_task(name, kwargs=kwargs, queue=QUEUE, retry=True,
+                                    retry_policy=RETRY_POLICY)
+        return result.id
+    except Exception as exc:  # kombu raises several types for an unreachable broker
+        log.warning("could not queue %s: %s", name, exc)
+        raise Unavailable("The task queue is unreachable; try again shortly.") from exc
+
+
+def after_transaction(tx) -> bool:
+    """Queue the real-time tasks of a committed transaction; False when the broker is down.
+
+    A failure here is not the caller's failure: the money moved, and the minute sweep sends
+    the notification once the broker is back.
+    """
+    name = "send_topup_notification" if tx.type == "topup" else "send_purchase_notification"
+    try:
+        send(name, transaction_id=tx.id)
+        send("check_wallet_after_transaction", wallet_id=tx.wallet_id, transaction_id=tx.id)
+        return True
+    except Unavailable:
+        return False

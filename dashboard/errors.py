@@ -1,0 +1,65 @@
+"""Error pages and API error bodies: every refusal is a 4xx with a message, never a 500."""
+from __future__ import annotations
+
+import logging
+
+from flask import jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from .db import is_transient
+from .services.errors import ServiceError, Unavailable
+
+log = logging.getLogger(__name__)
+
+CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+         405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
+         422: "validation_failed", 429: "rate_limited", 503: "unavailable"}
+
+
+def wants_json() -> bool:
+    """API paths and clients that ask for JSON get JSON errors; people get a page."""
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def error_response(status: int, message: str, *, code: str | None = None,
+                   fields: dict | None = None):
+    """A JSON error body or an error page, by what the client wants."""
+    if wants_json():
+        body = {"code": code or CODES.get(status, "error"), "message": message}
+        if fields:
+            body["fields"] = fields
+        return jsonify(error=body), status
+    return render_template("error.html", status=status, message=message), status
+
+
+def init_app(app) -> None:
+    """Register the handlers."""
+
+    @app.errorhandler(ServiceError)
+    def _service_error(exc: ServiceError):
+        """Refusals raised by the services."""
+        return error_response(exc.status, exc.message, code=exc.code, fields=exc.fields)
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(exc: CSRFError):
+        """A form or htmx request without a valid CSRF token."""
+        return error_response(400, "The form has expired or lacks its security token. "
+                                   "Reload the page and try again.", code="csrf_failed")
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        """Werkzeug's errors (404, 405, 413...) in our shape."""
+        return error_response(exc.code or 500, exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        """A busy database or an unreachable Redis is a 503 to retry; anything else is a bug."""
+        if is_transient(exc):
+            log.warning("transient failure: %s", exc)
+            return error_response(503, "The service is busy. Please try again in a moment.",
+                                  code="busy")
+        if isinstance(exc, Unavailable):
+            return error_response(503, str(exc), code="unavailable")
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "Something went wrong on our side.", code="internal")

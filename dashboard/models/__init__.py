@@ -1,0 +1,16 @@
+"""The data model. Import models from here."""
+from .common import (ALERT_MODES, ROLES, TOPUP_METHODS, UTILITIES, UTILITY_UNITS, WALLET_STATES,
+                     utcnow)
+from .estate import Estate, Occupancy, Person, Unit
+from .metering import Meter, MeterReading
+from .notification import Notification, NotificationDelivery
+from .task_run import ACTIVE_STATES, RUN_STATES, TRIGGERS, TaskRun
+from .user import User
+from .wallet import Transaction, Wallet
+
+__all__ = [
+    "ALERT_MODES", "ROLES", "TOPUP_METHODS", "UTILITIES", "UTILITY_UNITS", "WALLET_STATES",
+    "ACTIVE_STATES", "RUN_STATES", "TRIGGERS", "utcnow",
+    "Estate", "Occupancy", "Person", "Unit", "Meter", "MeterReading", "Notification",
+    "NotificationDelivery", "TaskRun", "User", "Transaction", "Wallet",
+]

@@ -1,0 +1,17 @@
+"""Names and helpers shared by the models."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+UTILITIES = ("electricity", "water", "solar", "hot_water")
+#: The unit each utility is sold in.
+UTILITY_UNITS = {"electricity": "kWh", "water": "kL", "solar": "kWh", "hot_water": "kL"}
+ROLES = ("operator", "viewer", "resident")
+ALERT_MODES = ("amount", "days")
+WALLET_STATES = ("ok", "low", "critical")
+TOPUP_METHODS = ("card", "eft", "instant_eft", "cash", "manual_admin")
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC (the only way times are stored)."""
+    return datetime.now(timezone.utc)

@@ -1,0 +1,87 @@
+"""Estates, their units, the people who live in them and who occupies what."""
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..db import Base
+from .types import Money
+
+
+class Estate(Base):
+    """A managed estate: its tariffs and the default alert settings of its wallets."""
+
+    __tablename__ = "estates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    # Rand per kWh or kL, as strings keyed by utility: {"electricity": "3.20", ...}.
+    tariffs: Mapped[dict] = mapped_column(JSON, default=dict)
+    default_low_balance_threshold: Mapped[Decimal] = mapped_column(Money(), default=Decimal("50.00"))
+    default_alert_mode: Mapped[str] = mapped_column(String(10), default="amount")
+    default_low_balance_days: Mapped[int] = mapped_column(Integer, default=3)
+    default_alert_frequency_hours: Mapped[int] = mapped_column(Integer, default=24)
+    # The range within which residents may set their own threshold.
+    min_low_balance_threshold: Mapped[Decimal] = mapped_column(Money(), default=Decimal("0.00"))
+    max_low_balance_threshold: Mapped[Decimal] = mapped_column(Money(), default=Decimal("2000.00"))
+
+    units: Mapped[list[Unit]] = relationship(back_populates="estate")
+
+    def tariff(self, utility: str) -> Decimal:
+        """Rand per unit of `utility`; KeyError when the estate does not sell it."""
+        return Decimal(str(self.tariffs[utility]))
+
+
+class Unit(Base):
+    """A home or shop on an estate, with one prepaid wallet and its meters."""
+
+    __tablename__ = "units"
+    __table_args__ = (UniqueConstraint("estate_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    estate_id: Mapped[int] = mapped_column(ForeignKey("estates.id"))
+    number: Mapped[str] = mapped_column(String(20))
+
+    estate: Mapped[Estate] = relationship(back_populates="units")
+    occupancies: Mapped[list[Occupancy]] = relationship(back_populates="unit")
+
+
+class Person(Base):
+    """Somebody who owns or rents a unit; may have a resident login (User)."""
+
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    first_name: Mapped[str] = mapped_column(String(80))
+    last_name: Mapped[str] = mapped_column(String(80))
+    email: Mapped[str | None] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(String(30))
+
+    @property
+    def name(self) -> str:
+        """First and last name."""
+        return f"{self.first_name} {self.last_name}"
+
+
+class Occupancy(Base):
+    """A person's link to a unit, as owner or tenant, over a span of dates."""
+
+    __tablename__ = "occupancies"
+    __table_args__ = (
+        Index("ix_occupancies_unit", "unit_id", "end_date"),
+        Index("ix_occupancies_person", "person_id", "end_date"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    role: Mapped[str] = mapped_column(String(10))  # owner | tenant
+    is_primary: Mapped[bool] = mapped_column(default=False)
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date | None] = mapped_column(Date)  # None while current
+
+    unit: Mapped[Unit] = relationship(back_populates="occupancies")
+    person: Mapped[Person] = relationship()

@@ -1,0 +1,60 @@
+"""Sign-in accounts: operators, read-only viewers and residents."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from ..db import Base
+from .common import utcnow
+from .estate import Person
+from .types import UTCDateTime
+
+
+class User(UserMixin, Base):
+    """An account. Residents are linked to a Person, whose occupancies give their units."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(10))  # operator | viewer | resident
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    # Bumped to revoke every API token and session of the account at once.
+    token_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    person: Mapped[Person | None] = relationship()
+
+    def set_password(self, password: str) -> None:
+        """Store a salted hash of `password` (scrypt), never the password itself."""
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        """True when `password` matches the stored hash."""
+        return check_password_hash(self.password_hash, password)
+
+    @property
+    def is_active(self) -> bool:
+        """Flask-Login: disabled accounts cannot sign in."""
+        return self.active
+
+    @property
+    def is_operator(self) -> bool:
+        """Operators may act; viewers only look."""
+        return self.role == "operator"
+
+    @property
+    def is_staff(self) -> bool:
+        """Operators and viewers see the whole estate."""
+        return self.role in ("operator", "viewer")
+
+    @property
+    def display_name(self) -> str:
+        """The person's name where there is one, else the email."""
+        return self.person.name if self.person else self.email

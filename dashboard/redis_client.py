@@ -1,0 +1,18 @@
+"""The app's Redis connection (rate limits, locks, health), made once per process."""
+from __future__ import annotations
+
+import redis
+from flask import current_app
+
+_clients: dict[str, redis.Redis] = {}
+
+
+def get_redis(url: str | None = None) -> redis.Redis:
+    """A Redis client for `url` (default: the app's REDIS_URL), with short timeouts."""
+    url = url or current_app.config["REDIS_URL"]
+    client = _clients.get(url)
+    if client is None:
+        client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2,
+                                      health_check_interval=30)
+        _clients[url] = client
+    return client

@@ -1,0 +1,42 @@
+"""Request-wide protections: CSRF for browser sessions, security headers, Vary for htmx."""
+from __future__ import annotations
+
+from flask import request
+
+from .extensions import csrf
+
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+# Only our own scripts and styles; websockets back to us; no framing.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self' ws: wss:; font-src 'self'; object-src 'none'; base-uri 'self'; "
+       "form-action 'self'; frame-ancestors 'none'")
+
+
+def uses_bearer_token() -> bool:
+    """API calls authenticated by a bearer token carry no cookie, so CSRF cannot apply."""
+    return request.headers.get("Authorization", "").startswith("Bearer ")
+
+
+def init_app(app) -> None:
+    """Register the CSRF check and the response headers."""
+
+    @app.before_request
+    def _check_csrf():
+        """Every unsafe request on a cookie session must carry the CSRF token."""
+        # Getting a token needs no session, so there is nothing for a forged request to ride on.
+        if request.endpoint == "api.auth_token":
+            return
+        if request.method in UNSAFE_METHODS and not uses_bearer_token():
+            csrf.protect()
+
+    @app.after_request
+    def _headers(response):
+        """Security headers on everything; Vary so caches keep pages and fragments apart."""
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if response.mimetype == "text/html":
+            response.vary.add("HX-Request")
+        return response

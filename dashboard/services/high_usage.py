@@ -1,0 +1,96 @@
+"""High-usage analysis: a meter's last 24 hours against its daily average before that.
+
+A meter is flagged when its consumption over the last 24 h is more than 50% above its average
+daily consumption over the 30 days before, and it has at least 7 days of history. Consumption
+is the per-reading delta (never the cumulative register), so a replaced meter whose register
+restarts at zero does not look like a spike or a negative day.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import case, func, select
+
+from ..models import Estate, Meter, MeterReading, Unit, Wallet
+from . import messages, notifications
+
+WINDOW = timedelta(hours=24)
+BASELINE = timedelta(days=30)
+MIN_HISTORY = timedelta(days=7)
+THRESHOLD = Decimal("1.5")  # more than 50% above the average
+
+
+@dataclass
+class UsageFindings:
+    """What one pass over a range of meters found."""
+
+    scanned: int = 0
+    skipped: int = 0
+    notification_ids: list[int] = field(default_factory=list)
+
+
+def local_day(now: datetime, tz: str) -> str:
+    """The local calendar date, the unit of high-usage de-duplication."""
+    return now.astimezone(ZoneInfo(tz)).date().isoformat()
+
+
+def usage_query(where, now: datetime):
+    """Per meter: consumption in the last 24 h, in the 30 days before, first reading time."""
+    window_start = now - WINDOW
+    baseline_start = window_start - BASELINE
+    r = MeterReading
+    recent = func.sum(case((r.taken_at > window_start, r.consumption), else_=0))
+    before = func.sum(case((r.taken_at <= window_start, r.consumption), else_=0))
+    return (
+        select(r.meter_id, recent.label("last_24h"), before.label("baseline"),
+               func.min(r.taken_at).label("first_at"))
+        .join(Meter, Meter.id == r.meter_id)
+        .where(where, r.taken_at > baseline_start, r.taken_at <= now)
+        .group_by(r.meter_id)
+    )
+
+
+def is_high(last_24h: Decimal, baseline: Decimal, first_at: datetime, now: datetime
+            ) -> tuple[bool, Decimal]:
+    """(flagged?, daily average) for one meter's figures."""
+    window_start = now - WINDOW
+    history = window_start - first_at
+    if history < MIN_HISTORY:
+        return False, Decimal(0)
+    days = Decimal(min(history, BASELINE).total_seconds()) / Decimal(86400)
+    average = (baseline / days).quantize(Decimal("0.001"))
+    return (average > 0 and last_24h > average * THRESHOLD), average
+
+
+def analyze(session, where, now: datetime, *, tz: str = "Africa/Johannesburg",
+            task_run_id: int | None = None) -> UsageFindings:
+    """Flag and notify high usage for the meters matching `where` (a condition on meters)."""
+    found = UsageFindings()
+    found.scanned = session.scalar(select(func.count()).select_from(Meter).where(where)) or 0
+    usage = usage_query(where, now).subquery()
+    rows = session.execute(
+        select(usage, Meter.utility, Meter.serial, Wallet.id, Unit.number, Estate.name)
+        .join(Meter, Meter.id == usage.c.meter_id)
+        .join(Unit, Unit.id == Meter.unit_id).join(Estate, Estate.id == Unit.estate_id)
+        .join(Wallet, Wallet.unit_id == Unit.id, isouter=True)
+    ).all()
+    day = local_day(now, tz)
+    pending = []
+    for meter_id, last_24h, baseline, first_at, utility, serial, wallet_id, number, estate in rows:
+        last_24h, baseline = Decimal(last_24h or 0), Decimal(baseline or 0)
+        flagged, average = is_high(last_24h, baseline, first_at, now)
+        if not flagged:
+            continue
+        title, message = messages.high_usage(f"{number}, {estate}", utility, last_24h, average)
+        pending.append(notifications.notification_row(
+            "high_usage", title, message, dedup_key=f"high_usage:{meter_id}:{day}", now=now,
+            wallet_id=wallet_id, meter_id=meter_id, task_run_id=task_run_id,
+            data={"meter_id": meter_id, "serial": serial, "utility": utility,
+                  "last_24h": str(last_24h), "daily_average": str(average),
+                  "task_run_id": task_run_id, "local_day": day}))
+    found.notification_ids = notifications.store(session, pending)
+    found.skipped = len(pending) - len(found.notification_ids)
+    return found

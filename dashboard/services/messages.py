@@ -1,0 +1,71 @@
+"""What each notification says: titles and messages in plain resident language, in rand."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from ..models import UTILITY_UNITS
+from .money import format_rand
+
+PRIORITIES = {
+    "low_credit": "high",
+    "critical_credit": "critical",
+    "topup_success": "normal",
+    "purchase_success": "normal",
+    "high_usage": "high",
+}
+TYPES = tuple(PRIORITIES)
+UTILITY_NAMES = {"electricity": "electricity", "water": "water", "solar": "solar power",
+                 "hot_water": "hot water"}
+
+
+def _qty(value: Decimal) -> str:
+    """A quantity without trailing zeros: 62.5, 12.125, 3."""
+    text = f"{Decimal(value):,.3f}".rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def low_credit(unit: str, balance: Decimal, threshold: Decimal, days_left: Decimal | None):
+    """Balance under the resident's alert level (or few days of credit left)."""
+    title = "Your credit is running low"
+    if days_left is not None:
+        body = (f"Unit {unit} has {format_rand(balance)} left, about {days_left} days at your "
+                f"usual spend. Top up soon so your supply stays on.")
+    else:
+        body = (f"Unit {unit} has {format_rand(balance)} left, below your alert level of "
+                f"{format_rand(threshold)}. Top up soon so your supply stays on.")
+    return title, body
+
+
+def critical_credit(unit: str, balance: Decimal, threshold: Decimal):
+    """Balance under a fifth of the alert level: the supply may stop soon."""
+    return ("Your credit is almost finished",
+            f"Unit {unit} has only {format_rand(balance)} left. Top up now so your electricity "
+            f"and water are not cut off.")
+
+
+def topup_success(unit: str, amount: Decimal, balance_after: Decimal):
+    """A completed top-up."""
+    return ("Top-up received",
+            f"{format_rand(amount)} was added to the wallet of unit {unit}. "
+            f"Your balance is now {format_rand(balance_after)}.")
+
+
+def purchase_success(unit: str, utility: str, amount: Decimal, units: Decimal,
+                     balance_after: Decimal):
+    """A completed utility purchase, with the units it bought."""
+    name = UTILITY_NAMES.get(utility, utility)
+    return (f"{name.capitalize()} bought",
+            f"You bought {_qty(units)} {UTILITY_UNITS[utility]} of {name} for unit {unit}, "
+            f"costing {format_rand(amount)}. Your wallet balance is now "
+            f"{format_rand(balance_after)}.")
+
+
+def high_usage(unit: str, utility: str, last_24h: Decimal, daily_average: Decimal):
+    """A meter used much more than usual in the last day."""
+    name = UTILITY_NAMES.get(utility, utility)
+    unit_name = UTILITY_UNITS[utility]
+    percent = int(((last_24h / daily_average) - 1) * 100) if daily_average > 0 else 0
+    return (f"High {name} use",
+            f"Unit {unit} used {_qty(last_24h)} {unit_name} of {name} in the last 24 hours, "
+            f"{percent}% more than its daily average of {_qty(daily_average)} {unit_name}. "
+            f"Check for a geyser, leak or appliance left on.")

@@ -1,0 +1,153 @@
+"""Top-ups and utility purchases: atomic, never below zero, once per Idempotency-Key."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_DOWN, Decimal
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..db import write_transaction
+from ..models import TOPUP_METHODS, UTILITIES, Estate, Transaction, Unit, Wallet
+from . import notifications
+from .errors import Conflict, NotFound, ValidationFailed
+from .money import format_rand, parse_amount
+from .wallet_state import compute_state, spend_30d
+
+
+@dataclass
+class TransactionResult:
+    """The transaction, and whether this call made it (False: an Idempotency-Key replay)."""
+
+    transaction: Transaction
+    created: bool
+    state: str
+    resolved_ids: list[int]
+
+
+def _fingerprint(**request) -> str:
+    """A digest of what was asked, so a reused key with another request is refused."""
+    return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _replay(session, wallet_id: int, key: str | None, fingerprint: str):
+    """The earlier transaction made with this Idempotency-Key, or None."""
+    if not key:
+        return None
+    tx = session.scalars(select(Transaction).where(Transaction.wallet_id == wallet_id,
+                                                   Transaction.idempotency_key == key)).first()
+    if tx is not None and tx.request_fingerprint != fingerprint:
+        raise Conflict("This Idempotency-Key was already used for a different request.",
+                       code="idempotency_key_reused")
+    return tx
+
+
+def validate_key(key: str | None) -> str | None:
+    """Idempotency keys are short printable strings."""
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > 100 or not key.isprintable():
+        raise ValidationFailed("Invalid Idempotency-Key header.",
+                               fields={"Idempotency-Key": "Use 1 to 100 printable characters."})
+    return key
+
+
+def top_up(session, wallet_id: int, amount, method, *, now: datetime, user_id: int | None = None,
+           idempotency_key: str | None = None) -> TransactionResult:
+    """Add `amount` to the wallet's balance. A return to `ok` resolves open credit alerts."""
+    amount = parse_amount(amount)
+    if method not in TOPUP_METHODS:
+        raise ValidationFailed("Invalid payment method.",
+                               fields={"method": f"Choose one of: {', '.join(TOPUP_METHODS)}."})
+    key = validate_key(idempotency_key)
+    fingerprint = _fingerprint(type="topup", amount=str(amount), method=method)
+    change = update(Wallet).where(Wallet.id == wallet_id).values(balance=Wallet.balance + amount)
+    tx = Transaction(wallet_id=wallet_id, type="topup", amount=amount, method=method,
+                     created_by_id=user_id, idempotency_key=key,
+                     request_fingerprint=fingerprint, created_at=now)
+    return _apply(session, wallet_id, change, tx, now=now, sign=+1)
+
+
+def purchase(session, wallet_id: int, utility, amount, *, now: datetime,
+             user_id: int | None = None, idempotency_key: str | None = None
+             ) -> TransactionResult:
+    """Buy `amount` of `utility` credit from the balance; 409 when the balance is short."""
+    amount = parse_amount(amount)
+    if utility not in UTILITIES:
+        raise ValidationFailed("Invalid utility.",
+                               fields={"utility": f"Choose one of: {', '.join(UTILITIES)}."})
+    key = validate_key(idempotency_key)
+    fingerprint = _fingerprint(type="purchase", amount=str(amount), utility=utility)
+    credit = getattr(Wallet, f"{utility}_credit")
+    # The balance check and the debit are one statement, so parallel purchases can never take
+    # the balance below zero or lose an update.
+    change = (update(Wallet).where(Wallet.id == wallet_id, Wallet.balance >= amount)
+              .values({Wallet.balance: Wallet.balance - amount, credit: credit + amount}))
+    tx = Transaction(wallet_id=wallet_id, type="purchase", utility=utility, amount=amount,
+                     created_by_id=user_id, idempotency_key=key,
+                     request_fingerprint=fingerprint, created_at=now)
+    return _apply(session, wallet_id, change, tx, now=now, sign=-1)
+
+
+def _apply(session, wallet_id: int, change, tx: Transaction, *, now: datetime, sign: int
+           ) -> TransactionResult:
+    """Run one transaction under the write lock: replay check, debit/credit, ledger row."""
+    key, fingerprint, amount = tx.idempotency_key, tx.request_fingerprint, tx.amount
+    try:
+        with write_transaction(session):
+            earlier = _replay(session, wallet_id, key, fingerprint)
+            if earlier is not None:
+                wallet = session.get(Wallet, wallet_id)
+                return TransactionResult(earlier, False, wallet.state, [])
+            if session.execute(change.execution_options(synchronize_session=False)).rowcount != 1:
+                wallet = session.get(Wallet, wallet_id)
+                if wallet is None:
+                    raise NotFound("No such wallet.")
+                raise Conflict(
+                    f"The balance of {format_rand(wallet.balance)} is less than "
+                    f"{format_rand(amount)}.", code="insufficient_funds",
+                    fields={"amount": f"The most you can spend is {format_rand(wallet.balance)}."})
+            wallet = session.get(Wallet, wallet_id, populate_existing=True)
+            tx.balance_after = wallet.balance
+            tx.balance_before = wallet.balance - sign * amount
+            if tx.utility:
+                tx.units = units_for(session, wallet, tx.utility, amount)
+            session.add(tx)
+            session.flush()
+            resolved = _update_state(session, wallet, now, topped_up=sign > 0)
+            return TransactionResult(tx, True, wallet.state, resolved)
+    except IntegrityError:
+        # A parallel request with the same Idempotency-Key won the race: answer with its result.
+        earlier = _replay(session, wallet_id, key, fingerprint) if key else None
+        if earlier is None:
+            raise
+        return TransactionResult(earlier, False, session.get(Wallet, wallet_id).state, [])
+
+
+def units_for(session, wallet: Wallet, utility: str, amount: Decimal) -> Decimal:
+    """kWh or kL that `amount` buys at the estate's tariff (rounded down to 0.001)."""
+    estate = session.scalar(select(Estate).join(Unit).where(Unit.id == wallet.unit_id))
+    try:
+        tariff = estate.tariff(utility)
+    except KeyError:
+        raise ValidationFailed("This estate does not sell that utility.",
+                               fields={"utility": "Not sold on this estate."}) from None
+    return (amount / tariff).quantize(Decimal("0.001"), rounding=ROUND_DOWN)
+
+
+def _update_state(session, wallet: Wallet, now: datetime, *, topped_up: bool) -> list[int]:
+    """Store the wallet's new state; a top-up back to `ok` resolves alerts and re-arms them."""
+    state = compute_state(wallet.balance, wallet.low_balance_threshold, wallet.alert_mode,
+                          wallet.low_balance_days, spend_30d(session, wallet.id, now))
+    resolved: list[int] = []
+    alerted = wallet.state != "ok" or wallet.low_alerted_at or wallet.critical_alerted_at
+    if topped_up and state == "ok" and alerted:
+        resolved = notifications.resolve_credit_alerts(session, wallet.id, now)
+        wallet.low_alerted_at = None
+        wallet.critical_alerted_at = None
+    wallet.state = state
+    return resolved

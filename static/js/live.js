@@ -1,0 +1,480 @@
+/*
+ * Quantify Notify — live client.
+ *
+ * Loaded after /static/vendor/socket.io.min.js (and htmx). The CSP forbids inline scripts, so
+ * everything comes from the DOM: <body data-user-id data-role data-last-notification-id
+ * [data-notifications-url]>, #connection-status, #toasts (created when missing) and elements
+ * marked [data-unread-badge] or progress[data-task-run-id].
+ *
+ * The server pushes `notification`, `unread_count`, `task_run` and `wallet` events. This file
+ * shows toasts, keeps badges and progress bars current, and re-dispatches each event as a DOM
+ * CustomEvent on <body> so templates can react with htmx (hx-trigger="... from:body"):
+ *   notification-created, unread-count-changed, task-run-updated, wallet-updated,
+ *   live-connected, live-disconnected.
+ *
+ * The only global is window.quantifyLive = {socket, lastId()} for debugging and tests.
+ */
+(function () {
+    "use strict";
+
+    var TOAST_MS = 8000;
+    var CRITICAL_TOAST_MS = 15000;
+    // A scan can fan thousands of notifications out to an operator at once: past this many
+    // within the window, one summary toast replaces the individual ones.
+    var BURST_LIMIT = 3;
+    var BURST_WINDOW_MS = 2000;
+    // Never stack more than this many toasts; the oldest ordinary one goes first.
+    var MAX_TOASTS = 5;
+    // Ids remembered for de-duplication; an operator tab can stay open for days.
+    var MAX_SEEN = 5000;
+
+    /**
+     * Starts the client once the body exists (the script may be loaded in <head>).
+     */
+    function boot() {
+        if (document.readyState === "loading") {
+            document.addEventListener("DOMContentLoaded", start, { once: true });
+        } else {
+            start();
+        }
+    }
+
+    /**
+     * Connects and wires every handler; a signed-out page (no data-user-id) stays silent.
+     */
+    function start() {
+        var body = document.body;
+        var userId = body && body.getAttribute("data-user-id");
+        if (!userId) {
+            return;
+        }
+        var statusEl = document.getElementById("connection-status");
+        if (typeof window.io !== "function") {
+            // The vendored client failed to load: say so rather than pretend to be live.
+            setStatus(statusEl, "offline", "Offline");
+            return;
+        }
+
+        var storageKey = "quantify:last-id:" + userId;
+        var lastId = initialLastId(body, storageKey);
+        var seen = new Map(); // notification id -> resolved_at last seen in this page
+        var toasts = createToaster(body);
+
+        setStatus(statusEl, "reconnecting", "Connecting…");
+
+        var socket = window.io({
+            transports: ["websocket", "polling"],
+            reconnection: true,
+            reconnectionDelayMax: 5000
+        });
+
+        socket.on("connect", function () {
+            setStatus(statusEl, "live", "Live");
+            // Every connect, first or re-, asks for what this page missed; the server replays
+            // those notifications in order through the normal `notification` handler.
+            socket.emit("sync", { after_id: lastId });
+            emit("live-connected", { after_id: lastId });
+        });
+
+        socket.on("disconnect", function (reason) {
+            // After a server-side or deliberate disconnect socket.io does not retry by itself.
+            if (socket.active) {
+                setStatus(statusEl, "reconnecting", "Reconnecting…");
+            } else {
+                setStatus(statusEl, "offline", "Offline");
+            }
+            emit("live-disconnected", { reason: reason });
+        });
+
+        socket.on("connect_error", function () {
+            // A refused handshake (signed out, session expired) is final: socket.active is false.
+            if (socket.active) {
+                setStatus(statusEl, "reconnecting", "Reconnecting…");
+            } else {
+                setStatus(statusEl, "offline", "Offline");
+            }
+        });
+
+        socket.io.on("reconnect_attempt", function () {
+            setStatus(statusEl, "reconnecting", "Reconnecting…");
+        });
+
+        socket.io.on("reconnect_failed", function () {
+            setStatus(statusEl, "offline", "Offline");
+        });
+
+        socket.on("notification", function (payload) {
+            if (!payload || typeof payload.id !== "number") {
+                return;
+            }
+            var resolvedAt = payload.resolved_at || null;
+            var isUpdate = false;
+            if (seen.has(payload.id)) {
+                if (seen.get(payload.id) === resolvedAt) {
+                    return; // A replay of something this page already has (sync overlap).
+                }
+                isUpdate = true;
+            } else if (payload.id <= lastId && resolvedAt) {
+                // An older notification, rendered by the server already, has just been resolved.
+                isUpdate = true;
+            }
+            seen.set(payload.id, resolvedAt);
+            if (seen.size > MAX_SEEN) {
+                seen.delete(seen.keys().next().value); // Maps iterate oldest first.
+            }
+            if (payload.id > lastId) {
+                lastId = payload.id;
+                storeLastId(storageKey, lastId);
+            }
+            if (!isUpdate) {
+                toasts.notify(payload);
+            }
+            emit("notification-created", payload);
+        });
+
+        socket.on("unread_count", function (payload) {
+            var count = payload && typeof payload.count === "number" ? payload.count : 0;
+            var badges = document.querySelectorAll("[data-unread-badge]");
+            for (var i = 0; i < badges.length; i++) {
+                // Zero stays visible ("0"); CSS greys it out through data-count.
+                badges[i].textContent = String(count);
+                badges[i].setAttribute("data-count", String(count));
+            }
+            emit("unread-count-changed", { count: count });
+        });
+
+        socket.on("task_run", function (payload) {
+            if (!payload) {
+                return;
+            }
+            updateProgress(payload);
+            emit("task-run-updated", payload);
+        });
+
+        socket.on("wallet", function (payload) {
+            emit("wallet-updated", payload);
+        });
+
+        // Pages restored from the back/forward cache come back with a dead socket.
+        window.addEventListener("pageshow", function (event) {
+            if (event.persisted && !socket.connected) {
+                socket.connect();
+            }
+        });
+
+        window.quantifyLive = {
+            socket: socket,
+            lastId: function () {
+                return lastId;
+            }
+        };
+    }
+
+    /**
+     * The id to sync after: the larger of what this browser stored and what the page says it
+     * rendered, so a fresh tab never replays history the server already put on the page.
+     */
+    function initialLastId(body, storageKey) {
+        var fromPage = toId(body.getAttribute("data-last-notification-id"));
+        var fromStorage = 0;
+        try {
+            fromStorage = toId(window.localStorage.getItem(storageKey));
+        } catch (e) {
+            // Storage can be unavailable (privacy mode, disabled cookies): keep going without it.
+        }
+        var id = Math.max(fromPage, fromStorage);
+        if (id > fromStorage) {
+            storeLastId(storageKey, id);
+        }
+        return id;
+    }
+
+    /**
+     * Saves the highest id seen, never moving backwards when several tabs share the key.
+     */
+    function storeLastId(storageKey, id) {
+        try {
+            if (toId(window.localStorage.getItem(storageKey)) < id) {
+                window.localStorage.setItem(storageKey, String(id));
+            }
+        } catch (e) {
+            // Not fatal: the in-page id still drives sync for this tab.
+        }
+    }
+
+    /**
+     * Parses a non-negative integer id; anything else counts as 0 ("nothing seen").
+     */
+    function toId(value) {
+        var n = parseInt(value, 10);
+        return isFinite(n) && n > 0 ? n : 0;
+    }
+
+    /**
+     * Updates the connection pill; the element itself is the aria-live region, so only the
+     * text changes and screen readers hear the new state.
+     */
+    function setStatus(el, state, text) {
+        if (!el) {
+            return;
+        }
+        if (!el.hasAttribute("aria-live")) {
+            el.setAttribute("aria-live", "polite");
+        }
+        if (el.getAttribute("data-state") !== state || el.textContent !== text) {
+            el.setAttribute("data-state", state);
+            el.textContent = text;
+        }
+    }
+
+    /**
+     * Dispatches a bubbling CustomEvent on <body> for templates and htmx triggers.
+     */
+    function emit(name, detail) {
+        document.body.dispatchEvent(new CustomEvent(name, { detail: detail, bubbles: true }));
+    }
+
+    /**
+     * Moves every progress bar for this task run without waiting for an htmx refresh.
+     */
+    function updateProgress(run) {
+        if (run.id === undefined || run.id === null) {
+            return;
+        }
+        var selector = 'progress[data-task-run-id="' + cssEscape(String(run.id)) + '"]';
+        var bars = document.querySelectorAll(selector);
+        var progress = run.progress || {};
+        var total = Number(progress.total);
+        var done = Number(progress.done);
+        for (var i = 0; i < bars.length; i++) {
+            var bar = bars[i];
+            if (run.state) {
+                bar.setAttribute("data-state", run.state);
+            }
+            if (total > 0 && done >= 0) {
+                bar.max = total;
+                bar.value = Math.min(done, total);
+                bar.textContent = Math.round((100 * Math.min(done, total)) / total) + "%";
+            } else if (run.state === "succeeded") {
+                // Nothing to scan still means finished: show a full bar, not a spinner.
+                bar.max = 1;
+                bar.value = 1;
+                bar.textContent = "100%";
+            } else {
+                // Total not known yet: an indeterminate bar says "working" honestly.
+                bar.removeAttribute("value");
+                bar.textContent = "";
+            }
+        }
+    }
+
+    /**
+     * Escapes a value for an attribute selector (CSS.escape is missing in very old browsers).
+     */
+    function cssEscape(value) {
+        if (window.CSS && typeof window.CSS.escape === "function") {
+            return window.CSS.escape(value);
+        }
+        return value.replace(/[^a-zA-Z0-9_-]/g, "");
+    }
+
+    /**
+     * Builds the toast area: one toast per notification, collapsing into a single summary
+     * toast when a burst arrives (a scan notifying thousands of wallets at once).
+     */
+    function createToaster(body) {
+        var container = document.getElementById("toasts");
+        if (!container) {
+            container = document.createElement("div");
+            container.id = "toasts";
+            body.appendChild(container);
+        }
+        var arrivals = []; // {at, toast} for the notifications inside the burst window
+        var summary = null; // {el, count, timer, critical} while a burst is running
+        var notificationsUrl = body.getAttribute("data-notifications-url");
+        var timers = new WeakMap(); // toast element -> {ms, id} of its auto-dismiss timer
+
+        /**
+         * Shows one notification, or folds it into the running burst summary.
+         */
+        function notify(payload) {
+            var now = Date.now();
+            arrivals = arrivals.filter(function (a) {
+                return now - a.at <= BURST_WINDOW_MS;
+            });
+            var critical = payload.priority === "critical";
+
+            if (summary && now - summary.lastAt <= BURST_WINDOW_MS) {
+                summary.count += 1;
+                summary.lastAt = now;
+                summary.critical = summary.critical || critical;
+                renderSummary();
+                return;
+            }
+            summary = null;
+
+            if (arrivals.length + 1 > BURST_LIMIT) {
+                // Too many at once: fold this one and the window's individual toasts into one.
+                var folded = arrivals.length + 1;
+                arrivals.forEach(function (a) {
+                    critical = critical || a.critical;
+                    removeToast(a.toast);
+                });
+                arrivals = [];
+                summary = { el: null, count: folded, lastAt: now, critical: critical, timer: null };
+                renderSummary();
+                return;
+            }
+
+            var toast = show({
+                title: payload.title || "Notification",
+                message: payload.message || "",
+                critical: critical,
+                extraClass: payload.priority === "high" ? "toast-priority-high" : null
+            });
+            arrivals.push({ at: now, toast: toast, critical: critical });
+        }
+
+        /**
+         * Creates or refreshes the "N new notifications" summary toast.
+         */
+        function renderSummary() {
+            var text = summary.count + " new notifications";
+            if (!summary.el || !summary.el.isConnected) {
+                summary.el = show({
+                    title: text,
+                    message: summary.critical ? "Some are critical." : "",
+                    critical: summary.critical,
+                    extraClass: "toast-summary",
+                    // Refreshing an alert region would re-announce on every update; the
+                    // summary is a polite status even when it contains critical items.
+                    role: "status",
+                    link: notificationsUrl
+                });
+            } else {
+                summary.el.querySelector(".toast-title").textContent = text;
+                var msg = summary.el.querySelector(".toast-message");
+                msg.textContent = summary.critical ? "Some are critical." : "";
+                msg.hidden = !summary.critical;
+                summary.el.classList.toggle("toast-critical", summary.critical);
+                timers.get(summary.el).ms = summary.critical ? CRITICAL_TOAST_MS : TOAST_MS;
+                restartTimer(summary.el);
+            }
+        }
+
+        /**
+         * Builds a toast. Text goes in with textContent only: titles and messages carry
+         * resident-supplied names, which may contain markup.
+         */
+        function show(opts) {
+            var el = document.createElement("div");
+            el.className = "toast" + (opts.critical ? " toast-critical" : "") +
+                (opts.extraClass ? " " + opts.extraClass : "");
+            el.setAttribute("role", opts.role || (opts.critical ? "alert" : "status"));
+            el.setAttribute("aria-atomic", "true");
+            timers.set(el, { ms: opts.critical ? CRITICAL_TOAST_MS : TOAST_MS, id: null });
+
+            var content = document.createElement("div");
+            content.className = "toast-body";
+            var title = document.createElement("strong");
+            title.className = "toast-title";
+            title.textContent = opts.title;
+            content.appendChild(title);
+            var message = document.createElement("p");
+            message.className = "toast-message";
+            message.textContent = opts.message;
+            message.hidden = !opts.message;
+            content.appendChild(message);
+            if (opts.link) {
+                var link = document.createElement("a");
+                link.className = "toast-link";
+                link.href = opts.link;
+                link.textContent = "View notifications";
+                content.appendChild(link);
+            }
+
+            var close = document.createElement("button");
+            close.type = "button";
+            close.className = "toast-close";
+            close.setAttribute("aria-label", "Dismiss");
+            close.textContent = "×";
+            close.addEventListener("click", function () {
+                removeToast(el);
+            });
+
+            el.appendChild(content);
+            el.appendChild(close);
+            // Reading a toast should not race its timer (WCAG 2.2.1): pause on hover/focus.
+            el.addEventListener("mouseenter", function () { stopTimer(el); });
+            el.addEventListener("mouseleave", function () { restartTimer(el); });
+            el.addEventListener("focusin", function () { stopTimer(el); });
+            el.addEventListener("focusout", function () { restartTimer(el); });
+
+            container.appendChild(el);
+            trim();
+            restartTimer(el);
+            return el;
+        }
+
+        /**
+         * Keeps the stack short, dropping the oldest ordinary toasts before any critical one.
+         */
+        function trim() {
+            var all = container.querySelectorAll(".toast:not(.is-leaving)");
+            var excess = all.length - MAX_TOASTS;
+            for (var i = 0; i < all.length && excess > 0; i++) {
+                if (!all[i].classList.contains("toast-critical")) {
+                    removeToast(all[i]);
+                    excess--;
+                }
+            }
+            for (var j = 0; j < all.length && excess > 0; j++) {
+                if (all[j].isConnected && !all[j].classList.contains("is-leaving")) {
+                    removeToast(all[j]);
+                    excess--;
+                }
+            }
+        }
+
+        /**
+         * (Re)arms the auto-dismiss timer of a toast.
+         */
+        function restartTimer(el) {
+            stopTimer(el);
+            var timer = timers.get(el);
+            timer.id = window.setTimeout(function () {
+                removeToast(el);
+            }, timer.ms);
+        }
+
+        /**
+         * Cancels the auto-dismiss timer while someone is reading the toast.
+         */
+        function stopTimer(el) {
+            var timer = timers.get(el);
+            if (timer && timer.id !== null) {
+                window.clearTimeout(timer.id);
+                timer.id = null;
+            }
+        }
+
+        /**
+         * Fades a toast out, then removes it (at once when motion is reduced).
+         */
+        function removeToast(el) {
+            if (!el || !el.isConnected || el.classList.contains("is-leaving")) {
+                return;
+            }
+            stopTimer(el);
+            el.classList.add("is-leaving");
+            var reduce = window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+            window.setTimeout(function () {
+                el.remove();
+            }, reduce ? 0 : 200);
+        }
+
+        return { notify: notify };
+    }
+
+    boot();
+})();
