@@ -8,8 +8,8 @@ from .context import register_context
 
 def register_views(app: Flask) -> None:
     """Register every page blueprint and the template helpers."""
-    from . import overview, resident
+    from . import notifications_log, overview, resident, scans, thresholds, wallets
 
     register_context(app)
-    app.register_blueprint(overview.bp)
-    app.register_blueprint(resident.bp)
+    for module in (overview, wallets, scans, notifications_log, thresholds, resident):
+        app.register_blueprint(module.bp)
