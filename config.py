@@ -64,6 +64,11 @@ class Config:
     PAGE_SIZE = 50
     SCAN_CHUNK_SIZE = int(_env("SCAN_CHUNK_SIZE", "20000"))
     NOTIFICATION_RETENTION_DAYS = int(_env("NOTIFICATION_RETENTION_DAYS", "90"))
+    LOG_FORMAT = _env("LOG_FORMAT", "text")  # text | json
+    TRUST_PROXY = _env("TRUST_PROXY", "0") == "1"  # set behind nginx (X-Forwarded-For)
+    LOG_LEVEL = _env("LOG_LEVEL", "INFO")
+    # /metrics is open on a private network; set a token to require `Authorization: Bearer`.
+    METRICS_TOKEN = _env("METRICS_TOKEN")
     SEED_DEMO_DATA = True
     TESTING = False
     DEBUG = False
@@ -87,6 +92,7 @@ class TestingConfig(Config):
     TESTING = True
     SEED_DEMO_DATA = False
     LOGIN_RATE_LIMIT = 1000
+    LOG_LEVEL = _env("LOG_LEVEL", "WARNING")
 
 
 class ProductionConfig(Config):
@@ -97,6 +103,7 @@ class ProductionConfig(Config):
     REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
     SEED_DEMO_DATA = False
     SOCKETIO_ASYNC_MODE = _env("SOCKETIO_ASYNC_MODE", "gevent")
+    LOG_FORMAT = _env("LOG_FORMAT", "json")
 
     @classmethod
     def validate(cls) -> None:

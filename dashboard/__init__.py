@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import get_config
 
 
 def create_app(config_name: str | None = None, **overrides) -> Flask:
     """Build the Flask app: configuration, database, extensions, blueprints, Socket.IO."""
-    from . import auth, errors, security, sockets
+    from . import auth, errors, logs, ops, security, sockets
     from .api import bp as api_bp
     from .db import Session, init_engine
     from .extensions import csrf, htmx, login, socketio
@@ -18,6 +19,9 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
     app.config.from_object(get_config(config_name))
     app.config.update(overrides)
 
+    if app.config.get("TRUST_PROXY"):
+        # Behind nginx: take the client address and scheme from X-Forwarded-* (one hop).
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
     init_engine(app.config["DATABASE_URL"])
     app.teardown_appcontext(lambda _exc: Session.remove())
 
@@ -32,11 +36,13 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
         cors_allowed_origins=app.config.get("SOCKETIO_CORS_ORIGINS"),
     )
 
+    logs.init_app(app)
     auth.init_app(app)
     security.init_app(app)
     errors.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(ops.bp)
     register_views(app)
     sockets.register(socketio)
     return app

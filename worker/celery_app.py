@@ -37,6 +37,10 @@ def beat_schedule() -> dict:
             "task": "reap_stale_task_runs",
             "schedule": crontab(minute="*/5"),
         },
+        "prune_old_data": {
+            "task": "prune_old_data",
+            "schedule": crontab(hour=3, minute=30),
+        },
         "sweep_transaction_notifications": {
             "task": "sweep_transaction_notifications",
             "schedule": crontab(minute="*"),
