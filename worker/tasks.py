@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 from dashboard import events
 from dashboard.db import Session
 from dashboard.models import ACTIVE_STATES, TaskRun, Wallet, utcnow
-from dashboard.services import credit_alerts, task_runs
+from dashboard.services import credit_alerts, retention, task_runs
 from dashboard.services.scans import SCANS, run_scan
 from dashboard.services.transaction_notices import notify_transaction
 from dashboard.services.transactions_sweep import unnotified_transactions
@@ -204,3 +204,11 @@ def sweep_transaction_notifications(self):
         events.publish_notifications(session, created)
         return {"notifications": created}
 
+
+@shared_task(name="prune_old_data")
+def prune_old_data():
+    """Daily retention: notifications and task runs older than NOTIFICATION_RETENTION_DAYS."""
+    days = _cfg().NOTIFICATION_RETENTION_DAYS
+    with task_session() as session:
+        pruned = retention.prune(session, utcnow(), notification_days=days, task_run_days=days)
+        return pruned.__dict__
