@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 
-.PHONY: run test install install-dev system-deps system-deps-run lint bench clean
+.PHONY: run test test-postgres install install-dev system-deps system-deps-run lint bench clean
 
 run: install system-deps-run ## Start web, worker, beat (and a private Redis if needed) with demo data.
 	$(PY) run.py all
@@ -31,6 +31,9 @@ system-deps-run: ## A Redis server for `make run` (skipped when one is already o
 
 system-deps: ## Redis and Chromium for the tests (Debian packages; Playwright's browser elsewhere).
 	@scripts/install_system_deps.sh redis chromium
+
+test-postgres: install-dev system-deps ## The same tests on a throwaway local PostgreSQL.
+	scripts/test_postgres.sh
 
 lint: install-dev ## Static checks.
 	$(VENV)/bin/ruff check .

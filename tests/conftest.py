@@ -31,8 +31,11 @@ def redis_url(tmp_path_factory):
     proc.wait(10)
 
 
-def fresh_database(tmp_path) -> str:
-    """An empty database with the schema: a SQLite file, or a new PostgreSQL schema."""
+def fresh_database(tmp_path, *, migrate: bool = False) -> str:
+    """An empty database with the schema: a SQLite file, or a new PostgreSQL schema.
+
+    The schema comes from the models (fast), or from the Alembic migrations with `migrate`.
+    """
     if not PG_URL:
         url = f"sqlite:///{tmp_path / 'test.db'}"
     else:
@@ -43,6 +46,11 @@ def fresh_database(tmp_path) -> str:
         engine.dispose()
         sep = "&" if "?" in PG_URL else "?"
         url = f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    if migrate:
+        from dashboard.migrate import upgrade
+
+        upgrade(url)
+        return url
     engine = create_engine(url)
     Base.metadata.create_all(engine)
     engine.dispose()
@@ -154,16 +162,11 @@ def make(db):
 def stack(redis_url, tmp_path_factory):
     """Web and worker processes on one migrated database with the demo logins."""
     from dashboard.db import Session, init_engine
-    from dashboard.migrate import upgrade
     from dashboard.services.seed import seed
     from tests.stack import Stack
 
     workdir = tmp_path_factory.mktemp("stack")
-    if PG_URL:
-        db_url = fresh_database(workdir)  # the schema via create_all; migrations have a test
-    else:
-        db_url = f"sqlite:///{workdir / 'stack.db'}"
-        upgrade(db_url)
+    db_url = fresh_database(workdir, migrate=True)  # the children migrate too: a no-op
     init_engine(db_url)
     seed(Session(), wallets=20,
          password_hasher=partial(generate_password_hash, method=factories.FAST_HASH))
