@@ -33,6 +33,8 @@ def configure(fmt: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # We log each request ourselves (below); werkzeug's access line would repeat it.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
 def init_app(app) -> None:
