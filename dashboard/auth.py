@@ -5,7 +5,7 @@ import logging
 
 import redis
 from flask import (Blueprint, current_app, flash, redirect, render_template, request,
-                   url_for)
+                   session, url_for)
 from flask_login import current_user, login_required, login_user, logout_user
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, select
@@ -25,11 +25,18 @@ def init_app(app) -> None:
 
 @login.user_loader
 def load_user(user_id: str) -> User | None:
-    """Flask-Login: the signed-in user of a session cookie."""
+    """Flask-Login: the signed-in user of a session cookie, unless revoked since sign-in.
+
+    The session remembers the account's token_version at sign-in; bumping it (disabling,
+    password change) ends every session and token of the account at once.
+    """
     try:
-        return Session.get(User, int(user_id))
+        user = Session.get(User, int(user_id))
     except ValueError:
         return None
+    if user is None or session.get("token_version", 0) != user.token_version:
+        return None
+    return user
 
 
 @login.request_loader
@@ -135,6 +142,7 @@ def login_page():
                     status = 401
                 else:
                     login_user(user)
+                    session["token_version"] = user.token_version
                     return redirect(safe_next(request.args.get("next")) or home_for(user))
         else:
             status = 422

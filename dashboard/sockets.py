@@ -1,7 +1,30 @@
-"""The Socket.IO server: who may connect, which rooms they join, and `sync` for catching up."""
+"""The Socket.IO server: who may connect, which rooms they join, and `sync` for catching up.
+
+Connect with the Flask session cookie of a signed-in browser, or with `auth: {token}` (an API
+token, for scripts). Anything else is refused with "unauthorized": no credentials, a forged,
+expired or revoked token, a disabled account, and also an `Authorization` header (the HTTP
+API accepts one; the socket contract names only these two). Each connection joins
+`user:<id>`; operators and viewers also join `operators`. Viewers get the whole feed; the
+socket offers no actions, so there is nothing for them to be refused.
+
+The user is saved on the socket at connect time (id, role, token version), and every event
+the client sends re-checks it against the database: a socket whose account was disabled,
+whose tokens were revoked (token_version bumped) or whose role changed is disconnected
+instead of answered. Server pushes do not pass through a handler, so a background sweep
+(`revalidate`, every REVALIDATE_SECONDS) disconnects such sockets too. Those are
+Socket.IO-level disconnects: the browser does not retry them and shows "Offline".
+
+While this process has lost its Redis subscription (see dashboard.events.QueueManager) it
+would miss events, so connections are refused with "unavailable" and data {"retry": true};
+live.js keeps retrying and shows "Reconnecting…" until the subscription is back.
+"""
 from __future__ import annotations
 
-from flask import request
+import logging
+import threading
+import weakref
+
+from flask import request, session
 from flask_login import current_user
 from flask_socketio import ConnectionRefusedError, disconnect, emit, join_room
 from sqlalchemy import func, select
@@ -9,80 +32,161 @@ from sqlalchemy import func, select
 from . import events
 from .auth import user_for_token
 from .db import Session
-from .extensions import socketio as _socketio_ext
 from .models import Notification, User
 from .services import notifications
 from .services.serialize import notification_json
 
+log = logging.getLogger(__name__)
+
 SYNC_LIMIT = 500  # rows per query while catching up
 STAFF_BACKLOG = 1000  # operators see every notification; a feed needs only the recent ones
+MAX_TOKEN_LENGTH = 1000  # ours are ~100 characters; do not verify megabytes
+FIRST_LISTEN_WAIT = 3.0  # the Redis listener starts with the first connection of a process
+REVALIDATE_SECONDS = 30
 
-
-def _connection_user():
-    """The user of this connection: the session cookie, else `auth: {token}`."""
-    if current_user.is_authenticated:
-        return current_user._get_current_object()
-    return None
+_revalidating: weakref.WeakSet = weakref.WeakSet()
+_revalidating_lock = threading.Lock()
 
 
 def register(socketio) -> None:
-    """Attach the handlers to the Socket.IO server."""
+    """Attach the handlers to the Socket.IO server (and its publisher to dashboard.events)."""
     events.init(socketio)
 
     @socketio.on("connect")
     def on_connect(auth=None):
-        """Refuse anonymous connections; put the user in their rooms."""
-        user = _connection_user()
-        if user is None and isinstance(auth, dict) and isinstance(auth.get("token"), str):
-            user = user_for_token(auth["token"])
-        Session.remove()
-        if user is None:
-            raise ConnectionRefusedError("unauthorized")
-        # Remember who this socket is for its later events (the token is not resent).
-        socketio.server.save_session(request.sid, {"user_id": user.id, "role": user.role},
-                                     namespace="/")
-        join_room(events.user_room(user.id))
-        if user.is_staff:
-            join_room(events.OPERATORS)
-        emit("unread_count", {"count": _unread(user)})
+        """Refuse anonymous connections; put the user in their rooms; send the unread count."""
+        try:
+            found = _connection_user(auth)
+            if found is None:
+                raise ConnectionRefusedError("unauthorized")
+            user, via = found
+            queue = socketio.server.manager
+            if isinstance(queue, events.QueueManager) and \
+                    not queue.wait_until_listening(FIRST_LISTEN_WAIT):
+                raise ConnectionRefusedError("unavailable", {"retry": True})
+            socketio.server.save_session(request.sid, {
+                "user_id": user.id, "role": user.role, "version": user.token_version,
+                "via": via}, namespace="/")
+            join_room(events.user_room(user.id))
+            if user.is_staff:
+                join_room(events.OPERATORS)
+            # To this socket only: no reason to send it through Redis to every web process.
+            emit("unread_count", {"count": notifications.unread_count(Session, user)},
+                 ignore_queue=True)
+        finally:
+            Session.remove()
+        _start_revalidation(socketio)
 
     @socketio.on("sync")
     def on_sync(data=None):
-        """Send every notification after `after_id`, oldest first, then the unread count."""
-        user = _socket_user()
-        if user is None:
-            disconnect()
-            return
-        after_id = data.get("after_id") if isinstance(data, dict) else None
-        if isinstance(after_id, bool) or not isinstance(after_id, int) or after_id < 0:
-            after_id = 0
+        """Send every notification after `after_id`, oldest first, then the unread count.
+
+        Acknowledged with {sent, last_id} for clients that ask (python `call`).
+        """
         try:
+            user = _socket_user(socketio.server)
+            if user is None:
+                disconnect()
+                return None
+            after_id = data.get("after_id") if isinstance(data, dict) else None
+            if isinstance(after_id, bool) or not isinstance(after_id, int) or after_id < 0:
+                after_id = 0
             if user.is_staff:
                 newest = Session.scalar(select(func.max(Notification.id))) or 0
                 after_id = max(after_id, newest - STAFF_BACKLOG)
+            sent = 0
             while True:
                 rows = notifications.list_for(Session, user, after_id=after_id,
                                               limit=SYNC_LIMIT, newest_first=False)
                 for n, read_at in rows:
-                    emit("notification", notification_json(n, read_at))
+                    emit("notification", notification_json(n, read_at), ignore_queue=True)
                     after_id = n.id
+                    sent += 1
                 if len(rows) < SYNC_LIMIT:
                     break
-            emit("unread_count", {"count": _unread(user)})
+            emit("unread_count", {"count": notifications.unread_count(Session, user)},
+                 ignore_queue=True)
+            return {"sent": sent, "last_id": after_id}
         finally:
             Session.remove()
 
 
-def _socket_user():
-    """The user saved on this socket at connect time, freshly loaded (None if disabled)."""
-    saved = _socketio_ext.server.get_session(request.sid, namespace="/")
-    user = Session.get(User, saved.get("user_id")) if saved else None
-    return user if user is not None and user.active else None
+def _connection_user(auth) -> tuple[User, str] | None:
+    """(user, "cookie" | "token") for this handshake, or None.
+
+    The cookie counts only as a Flask-Login session (`_user_id` in the signed session), not
+    through the API's bearer-header request loader.
+    """
+    if "_user_id" in session and current_user.is_authenticated and current_user.active:
+        return current_user._get_current_object(), "cookie"
+    token = auth.get("token") if isinstance(auth, dict) else None
+    if isinstance(token, str) and 0 < len(token) <= MAX_TOKEN_LENGTH:
+        user = user_for_token(token)
+        if user is not None:
+            return user, "token"
+    return None
 
 
-def _unread(user) -> int:
-    """The user's unread count, closing the session afterwards."""
+def _still_valid(saved: dict, user: User | None) -> bool:
+    """The account behind a socket may still see what it joined at connect time."""
+    return (user is not None and user.active and user.token_version == saved.get("version")
+            and user.role == saved.get("role"))
+
+
+def _socket_user(server) -> User | None:
+    """The user saved on this socket at connect time, freshly loaded; None when no longer
+    valid (disabled, tokens revoked, role changed, deleted)."""
+    saved = server.get_session(request.sid, namespace="/")
+    if not saved:
+        return None
+    user = Session.get(User, saved.get("user_id"), populate_existing=True)
+    return user if _still_valid(saved, user) else None
+
+
+def revalidate(server) -> int:
+    """Disconnect this process's sockets whose account is no longer valid; how many."""
+    saved_by_sid = {}
+    for sid, _eio_sid in list(server.manager.get_participants("/", None)):
+        try:
+            saved = server.get_session(sid, namespace="/")
+        except KeyError:  # disconnected meanwhile
+            continue
+        if saved:
+            saved_by_sid[sid] = saved
+    if not saved_by_sid:
+        return 0
+    ids = sorted({s["user_id"] for s in saved_by_sid.values()})
+    users: dict[int, User] = {}
     try:
-        return notifications.unread_count(Session, user)
+        for start in range(0, len(ids), 500):
+            batch = ids[start:start + 500]
+            users.update({u.id: u for u in Session.scalars(select(User).where(User.id.in_(batch)))})
+        stale = [sid for sid, saved in saved_by_sid.items()
+                 if not _still_valid(saved, users.get(saved["user_id"]))]
     finally:
         Session.remove()
+    for sid in stale:
+        server.disconnect(sid, namespace="/")
+    if stale:
+        log.info("disconnected %d socket(s) of disabled or revoked accounts", len(stale))
+    return len(stale)
+
+
+def _start_revalidation(socketio) -> None:
+    """Start the revalidation sweep of this server once (with its first connection)."""
+    server = socketio.server
+    with _revalidating_lock:
+        if server in _revalidating:
+            return
+        _revalidating.add(server)
+
+    def sweep():
+        """Every REVALIDATE_SECONDS, for as long as the process lives."""
+        while True:
+            socketio.sleep(REVALIDATE_SECONDS)
+            try:
+                revalidate(server)
+            except Exception:  # a database hiccup must not end the sweep
+                log.exception("socket revalidation failed")
+
+    socketio.start_background_task(sweep)

@@ -144,3 +144,12 @@ def test_security_headers(client):
     assert "HX-Request" in response.headers["Vary"]
 
 
+
+
+def test_revoking_ends_browser_sessions_too(auth, db, make):
+    u = make.user("operator", email="sess@example.test")
+    auth.login("sess@example.test")
+    assert auth.client.get("/").status_code == 200
+    db.get(User, u.id).token_version += 1
+    db.commit()
+    assert auth.client.get("/").status_code == 302  # back to sign-in

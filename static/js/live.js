@@ -12,7 +12,15 @@
  *   notification-created, unread-count-changed, task-run-updated, wallet-updated,
  *   live-connected, live-disconnected.
  *
- * The only global is window.quantifyLive = {socket, lastId()} for debugging and tests.
+ * Nothing lost: the page keeps the id of the newest notification it has (also in
+ * localStorage, so a new tab starts from it) and sends `sync` {after_id} on every connect,
+ * every ~30 s while connected, and when the tab becomes visible; the server replays what is
+ * missing, in order, then the unread count. Connection states on #connection-status:
+ * "Live"; "Reconnecting…" while socket.io retries, including while the server refuses with
+ * data {retry: true} (its Redis subscription is down, so it would miss events); "Offline"
+ * when the server refused or dropped us for good (signed out, account disabled).
+ *
+ * The only global is window.quantifyLive = {socket, lastId(), sync()} for debugging and tests.
  */
 (function () {
     "use strict";
@@ -27,6 +35,13 @@
     var MAX_TOASTS = 5;
     // Ids remembered for de-duplication; an operator tab can stay open for days.
     var MAX_SEEN = 5000;
+    // Catch-up sync while connected (see schedulePeriodicSync), and the least time between
+    // two syncs caused by the tab becoming visible.
+    var PERIODIC_SYNC_MS = 30000;
+    var MIN_SYNC_GAP_MS = 2000;
+    // Retrying a connection the server refused as temporarily unavailable.
+    var RETRY_FIRST_MS = 1000;
+    var RETRY_MAX_MS = 5000;
 
     /**
      * Starts the client once the body exists (the script may be loaded in <head>).
@@ -68,16 +83,50 @@
             reconnectionDelayMax: 5000
         });
 
+        var syncTimer = null;
+        var lastSyncAt = 0;
+        var retryTimer = null;
+        var retryDelay = RETRY_FIRST_MS;
+
+        /**
+         * Asks the server for every notification after the last one this page has, then the
+         * unread count; replays arrive through the normal `notification` handler.
+         */
+        function sync() {
+            if (socket.connected) {
+                lastSyncAt = Date.now();
+                socket.emit("sync", { after_id: lastId });
+            }
+        }
+
+        /**
+         * While connected, sync every ~30 s. A publish that failed while this websocket
+         * stayed up (Redis blipped, or the worker could not reach it) is otherwise never
+         * seen; an empty sync is one indexed query. Jittered so tabs opened together do not
+         * sync together.
+         */
+        function schedulePeriodicSync() {
+            window.clearTimeout(syncTimer);
+            syncTimer = window.setTimeout(function () {
+                sync();
+                schedulePeriodicSync();
+            }, PERIODIC_SYNC_MS * (0.8 + 0.4 * Math.random()));
+        }
+
         socket.on("connect", function () {
+            window.clearTimeout(retryTimer);
+            retryDelay = RETRY_FIRST_MS;
             setStatus(statusEl, "live", "Live");
-            // Every connect, first or re-, asks for what this page missed; the server replays
-            // those notifications in order through the normal `notification` handler.
-            socket.emit("sync", { after_id: lastId });
+            // Every connect, first or re-, asks for what this page missed.
+            sync();
+            schedulePeriodicSync();
             emit("live-connected", { after_id: lastId });
         });
 
         socket.on("disconnect", function (reason) {
-            // After a server-side or deliberate disconnect socket.io does not retry by itself.
+            window.clearTimeout(syncTimer);
+            // After a server-side disconnect (account disabled or revoked) or a deliberate
+            // one, socket.io does not retry by itself: that is final, so "Offline".
             if (socket.active) {
                 setStatus(statusEl, "reconnecting", "Reconnecting…");
             } else {
@@ -86,11 +135,23 @@
             emit("live-disconnected", { reason: reason });
         });
 
-        socket.on("connect_error", function () {
-            // A refused handshake (signed out, session expired) is final: socket.active is false.
-            if (socket.active) {
+        socket.on("connect_error", function (err) {
+            if (err && err.data && err.data.retry) {
+                // The server is up but cannot deliver events yet (its message queue is
+                // reconnecting). socket.io treats any refusal as final, so retry ourselves.
+                setStatus(statusEl, "reconnecting", "Reconnecting…");
+                window.clearTimeout(retryTimer);
+                retryTimer = window.setTimeout(function () {
+                    if (!socket.connected) {
+                        socket.connect();
+                    }
+                }, retryDelay * (0.75 + 0.5 * Math.random()));
+                retryDelay = Math.min(retryDelay * 2, RETRY_MAX_MS);
+            } else if (socket.active) {
+                // A transport error: socket.io's own reconnection loop carries on.
                 setStatus(statusEl, "reconnecting", "Reconnecting…");
             } else {
+                // Refused for authentication (signed out, session expired): final.
                 setStatus(statusEl, "offline", "Offline");
             }
         });
@@ -101,6 +162,16 @@
 
         socket.io.on("reconnect_failed", function () {
             setStatus(statusEl, "offline", "Offline");
+        });
+
+        // A tab coming back to the front catches up at once rather than at the next tick
+        // (timers in background tabs are throttled, and a laptop may have slept).
+        document.addEventListener("visibilitychange", function () {
+            if (document.visibilityState === "visible" && socket.connected &&
+                    Date.now() - lastSyncAt > MIN_SYNC_GAP_MS) {
+                sync();
+                schedulePeriodicSync();
+            }
         });
 
         socket.on("notification", function (payload) {
@@ -166,7 +237,8 @@
             socket: socket,
             lastId: function () {
                 return lastId;
-            }
+            },
+            sync: sync
         };
     }
 
