@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import request
+from flask_login import current_user
 
 from .extensions import csrf
 
@@ -26,6 +27,9 @@ def init_app(app) -> None:
         """Every unsafe request on a cookie session must carry the CSRF token."""
         # Getting a token needs no session, so there is nothing for a forged request to ride on.
         if request.endpoint == "api.auth_token":
+            return
+        # An anonymous API call has no session to ride on: let the route answer 401.
+        if request.path.startswith("/api/") and not current_user.is_authenticated:
             return
         if request.method in UNSAFE_METHODS and not uses_bearer_token():
             csrf.protect()

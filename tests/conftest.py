@@ -5,10 +5,14 @@ Set TEST_DATABASE_URL to a PostgreSQL URL to run everything on PostgreSQL instea
 """
 from __future__ import annotations
 
+import atexit
 import os
 import re
+import shutil
+import tempfile
 import uuid
 from functools import partial
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -57,10 +61,34 @@ def fresh_database(tmp_path, *, migrate: bool = False) -> str:
     return url
 
 
+_template: dict[str, Path] = {}
+
+
+def fast_database(tmp_path) -> str:
+    """A fresh database for one test. On SQLite a copy of a schema template made once per
+    process: create_all costs half a second (every DDL statement syncs), a copy a millisecond."""
+    if PG_URL:
+        return fresh_database(tmp_path)
+    if "path" not in _template:
+        folder = Path(tempfile.mkdtemp(prefix="qn-schema-"))
+        atexit.register(shutil.rmtree, folder, True)
+        fresh_database(folder)
+        _template["path"] = folder / "test.db"
+    target = tmp_path / "test.db"
+    shutil.copyfile(_template["path"], target)
+    return f"sqlite:///{target}"
+
+
 @pytest.fixture
 def db_url(tmp_path):
     """A fresh, empty database for one test."""
-    return fresh_database(tmp_path)
+    return fast_database(tmp_path)
+
+
+def private_broker_url(redis_url: str) -> str:
+    """The same Redis, another database number: tasks queued there are never run, whereas
+    the session-wide stack worker consumes db 0 and would run them against its database."""
+    return f"{redis_url.rsplit('/', 1)[0]}/9"
 
 
 def app_config(db_url: str, redis_url: str, **extra) -> dict:
@@ -78,7 +106,8 @@ def app(db_url, redis_url):
     """The Flask app on a fresh database, CSRF enforced as in production."""
     from dashboard import create_app
 
-    app = create_app("testing", **app_config(db_url, redis_url))
+    app = create_app("testing", **app_config(db_url, redis_url,
+                                             CELERY_BROKER_URL=private_broker_url(redis_url)))
     # No app context stays pushed: each request gets its own, as in production.
     yield app
     Session.remove()

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from dashboard import events
-from dashboard.db import Session
+from dashboard.db import Session, write_transaction
 from dashboard.models import ACTIVE_STATES, TaskRun, Wallet, utcnow
 from dashboard.services import credit_alerts, retention, task_runs
 from dashboard.services.scans import SCANS, run_scan
@@ -61,6 +61,9 @@ def _scan(task, name: str, task_run_id: int | None, trigger: str):
             session.commit()
         elif run.state not in ACTIVE_STATES:
             return {"task_run_id": run.id, "state": run.state}  # a redelivery of a finished run
+        # End the read snapshot: the run's next write must start a transaction of its own, or
+        # on SQLite it can fail at once with "database is locked" (outside the retry below).
+        session.commit()
         run.celery_id = task.request.id
         # One scan of a kind at a time, across every worker: a second waits in the queue.
         lock = _redis().lock(f"{_cfg().SOCKETIO_CHANNEL}:scan-lock:{name}", timeout=LOCK_TTL)
@@ -161,8 +164,11 @@ def send_purchase_notification(self, transaction_id: int):
 def _notify_transaction(transaction_id: int) -> dict:
     """Store and publish a transaction's notification."""
     with task_session() as session:
-        ids = notify_transaction(session, transaction_id, utcnow())
-        session.commit()
+        # Under the write lock from the start: notify_transaction reads before it inserts, and
+        # on SQLite a deferred transaction whose snapshot the parallel wallet check had written
+        # past failed with "database is locked" at once (a retry seconds later, not a wait).
+        with write_transaction(session):
+            ids = notify_transaction(session, transaction_id, utcnow())
         events.publish_notifications(session, ids)
         return {"notifications": ids}
 
@@ -171,9 +177,9 @@ def _notify_transaction(transaction_id: int) -> dict:
 def check_wallet_after_transaction(self, wallet_id: int, transaction_id: int | None = None):
     """Low or critical credit alert for one wallet right after a transaction."""
     with task_session() as session:
-        passes = credit_alerts.check_wallets(session, Wallet.__table__.c.id == wallet_id,
-                                             utcnow())
-        session.commit()
+        with write_transaction(session):  # see _notify_transaction
+            passes = credit_alerts.check_wallets(session, Wallet.__table__.c.id == wallet_id,
+                                                 utcnow())
         ids = [i for p in passes.values() for i in p.notification_ids]
         events.publish_notifications(session, ids)
         events.publish_wallet(session, wallet_id)
@@ -198,9 +204,9 @@ def sweep_transaction_notifications(self):
     """Send the notifications of transactions whose task never reached the broker."""
     with task_session() as session:
         created = []
-        for tx_id in unnotified_transactions(session, utcnow()):
-            created.extend(notify_transaction(session, tx_id, utcnow()))
-        session.commit()
+        with write_transaction(session):  # see _notify_transaction
+            for tx_id in unnotified_transactions(session, utcnow()):
+                created.extend(notify_transaction(session, tx_id, utcnow()))
         events.publish_notifications(session, created)
         return {"notifications": created}
 

@@ -8,6 +8,11 @@ from flask_login import current_user
 
 from ..services.errors import Forbidden, NotFound, ServiceError, ValidationFailed
 
+# Route converter for ids: Werkzeug's plain `int` accepts any length, and an id beyond 64 bits
+# made the database driver raise OverflowError (a 500). With a bound it is a 404 like any
+# other id that does not exist.
+ID = "int(max=9223372036854775807)"
+
 
 class Unauthorized(ServiceError):
     """No valid session or bearer token."""

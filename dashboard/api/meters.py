@@ -8,10 +8,10 @@ from ..models import utcnow
 from ..services.readings import record_reading
 from ..services.serialize import iso
 from . import bp
-from .helpers import json_body, operator_only, require
+from .helpers import ID, json_body, operator_only, require
 
 
-@bp.post("/meters/<int:meter_id>/readings")
+@bp.post(f"/meters/<{ID}:meter_id>/readings")
 @operator_only
 def create_reading(meter_id: int):
     """Record {reading, taken_at, is_replacement?}; a reading going backwards is refused."""

@@ -13,7 +13,7 @@ from ..services.messages import TYPES
 from ..services.serialize import notification_json
 from ..services.wallets import parse_limit
 from . import bp
-from .helpers import bool_arg, int_arg, listing, signed_in
+from .helpers import ID, bool_arg, int_arg, listing, signed_in
 
 
 @bp.get("/notifications")
@@ -29,9 +29,14 @@ def list_notifications():
         raise ValidationFailed("Invalid type.", fields={"type": f"Use one of: {', '.join(TYPES)}."})
     after_id, cursor = int_arg("after_id"), int_arg("cursor")
     limit = parse_limit(request.args.get("limit"))
+    catching_up = after_id is not None
+    if catching_up and cursor is not None:
+        # Oldest first: the next page starts after the cursor. (The cursor used to be applied
+        # as "before", so following next_cursor re-listed the first page for ever.)
+        after_id, cursor = max(after_id, cursor), None
     rows = notifications.list_for(Session, current_user, unread=bool_arg("unread"), kind=kind,
                                   after_id=after_id, before_id=cursor, limit=limit + 1,
-                                  newest_first=after_id is None)
+                                  newest_first=not catching_up)
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
@@ -46,7 +51,7 @@ def unread_count():
     return jsonify(count=notifications.unread_count(Session, current_user))
 
 
-@bp.post("/notifications/<int:notification_id>/read")
+@bp.post(f"/notifications/<{ID}:notification_id>/read")
 @signed_in
 def mark_read(notification_id: int):
     """Mark one read; every tab of the user gets the new unread count."""

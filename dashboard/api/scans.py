@@ -10,10 +10,11 @@ from ..db import Session
 from ..models import RUN_STATES, TRIGGERS, TaskRun, utcnow
 from ..services import scan_control
 from ..services.errors import NotFound, ValidationFailed
+from ..services.scans import SCANS
 from ..services.serialize import iso, task_run_json
 from ..services.wallets import parse_limit
 from . import bp
-from .helpers import int_arg, listing, operator_only, staff_only
+from .helpers import ID, int_arg, listing, operator_only, staff_only
 
 
 @bp.get("/scans")
@@ -42,7 +43,10 @@ def list_task_runs():
     query = select(TaskRun)
     task, state, trigger = (request.args.get(k) for k in ("task", "state", "trigger"))
     if task:
-        query = query.where(TaskRun.task == scan_control.check_name(task))
+        # A bad filter value is a 422 like ?state=, not a 404 for a list that exists.
+        if task not in SCANS:
+            raise ValidationFailed("Invalid task.", fields={"task": ", ".join(SCANS)})
+        query = query.where(TaskRun.task == task)
     if state:
         if state not in RUN_STATES:
             raise ValidationFailed("Invalid state.", fields={"state": ", ".join(RUN_STATES)})
@@ -60,7 +64,7 @@ def list_task_runs():
     return jsonify(listing([task_run_json(r) for r in rows[:limit]], next_cursor))
 
 
-@bp.get("/task-runs/<int:run_id>")
+@bp.get(f"/task-runs/<{ID}:run_id>")
 @staff_only
 def get_task_run(run_id: int):
     """One task run."""

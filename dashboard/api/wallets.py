@@ -1,6 +1,8 @@
 """Wallets, their alert settings, top-ups, purchases and transactions."""
 from __future__ import annotations
 
+import re
+
 from flask import jsonify, request
 from flask_login import current_user
 from sqlalchemy import select
@@ -9,10 +11,33 @@ from .. import dispatch, events
 from ..db import Session
 from ..models import Estate, Transaction, Unit, utcnow
 from ..services import transactions, wallets
-from ..services.errors import Forbidden
+from ..services.errors import Forbidden, ValidationFailed
 from ..services.serialize import transaction_json, wallet_json
 from . import bp
-from .helpers import int_arg, json_body, listing, require, signed_in
+from .helpers import ID, int_arg, json_body, listing, require, signed_in
+
+_MAX_ID = 2**63 - 1
+_BALANCE_RE = re.compile(r"[0-9]{1,15}\.[0-9]{2}")
+
+
+def checked_cursor() -> str | None:
+    """?cursor= as we issue it, else 422.
+
+    decode_cursor only checks that `id` is an int: a crafted cursor with an id beyond 64 bits,
+    `true`, or a balance like "abc" reached the SQL and answered 500.
+    """
+    raw = request.args.get("cursor")
+    values = wallets.decode_cursor(raw)
+    if values is not None:
+        good_id = type(values["id"]) is int and 0 <= values["id"] <= _MAX_ID
+        balance = values.get("balance", "0.00")
+        if not good_id or not isinstance(balance, str) or not _BALANCE_RE.fullmatch(balance):
+            raise ValidationFailed("Invalid cursor.",
+                                   fields={"cursor": "Use the next_cursor of a previous page."})
+    return raw
+
+
+RESIDENT_METHODS = ("card", "eft", "instant_eft")
 
 
 def wallet_payload(wallet) -> dict:
@@ -28,20 +53,20 @@ def list_wallets():
         Session, current_user, state=request.args.get("state") or None,
         q=request.args.get("q"), sort=request.args.get("sort", "id"),
         estate_id=int_arg("estate_id"), limit=wallets.parse_limit(request.args.get("limit")),
-        cursor=request.args.get("cursor"))
+        cursor=checked_cursor())
     residents = wallets.residents_of(Session, [w.id for w in page.items])
     return jsonify(listing([wallet_json(w, residents[w.id]) for w in page.items],
                            page.next_cursor))
 
 
-@bp.get("/wallets/<int:wallet_id>")
+@bp.get(f"/wallets/<{ID}:wallet_id>")
 @signed_in
 def get_wallet(wallet_id: int):
     """One wallet (404 for a resident who does not live there)."""
     return jsonify(wallet_payload(wallets.get_wallet(Session, current_user, wallet_id)))
 
 
-@bp.patch("/wallets/<int:wallet_id>")
+@bp.patch(f"/wallets/<{ID}:wallet_id>")
 @signed_in
 def patch_wallet(wallet_id: int):
     """Change alert settings: operators any wallet, residents their own within estate bounds."""
@@ -74,20 +99,24 @@ def _can_pay(wallet_id: int):
     return wallet
 
 
-@bp.post("/wallets/<int:wallet_id>/topups")
+@bp.post(f"/wallets/<{ID}:wallet_id>/topups")
 @signed_in
 def create_topup(wallet_id: int):
     """Top up the wallet: {amount, method}."""
     wallet = _can_pay(wallet_id)
     data = json_body()
     require(data, "amount", "method")
+    if not current_user.is_staff and data["method"] not in RESIDENT_METHODS:
+        # Cash and manual entries are recorded by the office, never by the payer.
+        raise ValidationFailed("Invalid payment method.", fields={
+            "method": f"Choose one of: {', '.join(RESIDENT_METHODS)}."})
     result = transactions.top_up(Session, wallet.id, data["amount"], data["method"],
                                  now=utcnow(), user_id=current_user.id,
                                  idempotency_key=request.headers.get("Idempotency-Key"))
     return _transaction_response(result)
 
 
-@bp.post("/wallets/<int:wallet_id>/purchases")
+@bp.post(f"/wallets/<{ID}:wallet_id>/purchases")
 @signed_in
 def create_purchase(wallet_id: int):
     """Buy utility credit: {utility, amount}; 409 when the balance is short."""
@@ -100,13 +129,13 @@ def create_purchase(wallet_id: int):
     return _transaction_response(result)
 
 
-@bp.get("/wallets/<int:wallet_id>/transactions")
+@bp.get(f"/wallets/<{ID}:wallet_id>/transactions")
 @signed_in
 def list_transactions(wallet_id: int):
     """The wallet's ledger, newest first: ?limit=&cursor= (cursor: the last id seen)."""
     wallet = wallets.get_wallet(Session, current_user, wallet_id)
     limit = wallets.parse_limit(request.args.get("limit"))
-    after = wallets.decode_cursor(request.args.get("cursor"))
+    after = wallets.decode_cursor(checked_cursor())
     query = select(Transaction).where(Transaction.wallet_id == wallet.id)
     if after:
         query = query.where(Transaction.id < after["id"])

@@ -82,8 +82,10 @@ def alert_pass(session, kind: str, where, now: datetime, *, task_run_id: int | N
         .where(in_state, getattr(Wallet, at_col) == now)
     ).all()
     rows = [_row(kind, c, now, task_run_id) for c in claimed]
-    result.notified = len(rows)
     result.notification_ids = notifications.store(session, rows)
+    # Count what was stored, not what was selected: a repeat at the same `now` re-reads
+    # wallets an earlier pass claimed, and their notifications already exist.
+    result.notified = len(result.notification_ids)
     return result
 
 

@@ -7,7 +7,9 @@ from decimal import Decimal, InvalidOperation
 from .errors import ValidationFailed
 
 MAX_AMOUNT = Decimal("100000.00")  # one transaction; larger needs an operator's manual entry
-_AMOUNT_RE = re.compile(r"^\d{1,9}(\.\d{1,2})?$")
+# ASCII digits only: `\d` also matches Arabic-Indic and full-width digits, which Decimal()
+# accepts, so "١٢" was taken as R 12.00.
+_AMOUNT_RE = re.compile(r"^[0-9]{1,9}(\.[0-9]{1,2})?$")
 
 
 def parse_amount(value, field: str = "amount", *, allow_zero: bool = False,
@@ -30,7 +32,7 @@ def parse_amount(value, field: str = "amount", *, allow_zero: bool = False,
         raise ValidationFailed(f"Invalid {field.replace('_', ' ')}.",
                                fields={field: "Enter an amount in rand, like 49.50."})
     if not _AMOUNT_RE.match(text):
-        if re.match(r"^\d+\.\d{3,}$", text):
+        if re.match(r"^[0-9]+\.[0-9]{3,}$", text):
             message = "Use at most two decimal places (cents)."
         elif text.startswith("-"):
             message = "The amount must be more than zero."

@@ -1,6 +1,7 @@
 """Meter readings: each new cumulative reading gives the consumption since the previous one."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 
@@ -11,14 +12,19 @@ from ..models import Meter, MeterReading
 from .errors import NotFound, ValidationFailed
 
 MAX_READING = Decimal("999999999.999")
+_READING_RE = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
 def parse_reading(value) -> Decimal:
     """A non-negative register value with at most three decimals."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ValidationFailed("Invalid reading.", fields={"reading": "Enter the meter reading."})
+    text = str(value).strip()
+    # Plain ASCII decimals only: Decimal() also takes "1_000", "١٢" and "1e3".
+    if not _READING_RE.fullmatch(text.lstrip("-")):
+        text = "invalid"
     try:
-        reading = Decimal(str(value).strip())
+        reading = Decimal(text)
     except InvalidOperation:
         raise ValidationFailed("Invalid reading.",
                                fields={"reading": "Enter a number, like 10432.5."}) from None

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
+from ..db import write_transaction
 from ..models import Meter, Wallet
 from . import credit_alerts, high_usage
 
@@ -67,8 +68,12 @@ def run_scan(session, name: str, *, now: datetime, task_run_id: int | None = Non
     start = lo
     while start <= hi:
         end = min(start + chunk_size - 1, hi)
-        ids = _chunk(session, kind, start, end, now, task_run_id, result, tz)
-        session.commit()
+        # One write transaction per chunk, begun with the write lock on SQLite (BEGIN
+        # IMMEDIATE). A high-usage chunk starts with SELECTs: in a deferred transaction its
+        # INSERT could not upgrade a snapshot another scan had since written past, and SQLite
+        # fails that at once with "database is locked" instead of waiting its turn.
+        with write_transaction(session):
+            ids = _chunk(session, kind, start, end, now, task_run_id, result, tz)
         result.chunks += 1
         if keep_ids:
             result.notification_ids.extend(ids)

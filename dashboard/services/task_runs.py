@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
 
+from ..db import write_transaction
 from ..models import ACTIVE_STATES, TaskRun, utcnow
 from .errors import Conflict
 
@@ -21,18 +22,25 @@ def active_run(session, task: str) -> TaskRun | None:
 
 def create_run(session, task: str, trigger: str, *, user=None, refuse_if_active: bool = True
                ) -> TaskRun:
-    """Record a queued run. Refused (409) while the same scan is queued or running."""
-    reap_stale(session)
-    if refuse_if_active:
-        current = active_run(session, task)
-        if current is not None:
-            raise Conflict(f"{task} is already {current.state} (run {current.id}).",
-                           code="scan_running", fields={"task_run_id": str(current.id)})
-    run = TaskRun(task=task, trigger=trigger, state="queued", queued_at=utcnow(),
-                  requested_by_id=getattr(user, "id", None),
-                  requested_by=getattr(user, "email", None) or trigger)
-    session.add(run)
-    session.flush()
+    """Record (and commit) a queued run. Refused (409) while the same scan is active.
+
+    The check and the insert are one write transaction, begun under SQLite's write lock: in a
+    deferred transaction the SELECTs took a snapshot, and when a scan chunk committed before
+    the INSERT, SQLite refused the upgrade at once ("database is locked", a 503 for Run now)
+    instead of waiting; and two Run now clicks could both pass the check.
+    """
+    with write_transaction(session):
+        reap_stale(session)
+        if refuse_if_active:
+            current = active_run(session, task)
+            if current is not None:
+                raise Conflict(f"{task} is already {current.state} (run {current.id}).",
+                               code="scan_running", fields={"task_run_id": str(current.id)})
+        run = TaskRun(task=task, trigger=trigger, state="queued", queued_at=utcnow(),
+                      requested_by_id=getattr(user, "id", None),
+                      requested_by=getattr(user, "email", None) or trigger)
+        session.add(run)
+        session.flush()
     return run
 
 
