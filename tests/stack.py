@@ -49,6 +49,14 @@ class Stack:
         if "worker" in names:
             self.wait_worker()
 
+    def start_as(self, label: str, command: str) -> None:
+        """Start `run.py COMMAND` under another name (a second worker, say) and wait for it."""
+        log = open(self.workdir / f"{label}.log", "ab")
+        self.procs[label] = subprocess.Popen([sys.executable, "run.py", command], cwd=ROOT,
+                                             env=self.env, stdout=log, stderr=log)
+        if command == "worker":
+            self.wait_worker(label)
+
     def wait_web(self, timeout: float = 30) -> None:
         """Until /login answers."""
         deadline = time.monotonic() + timeout
@@ -62,15 +70,15 @@ class Stack:
             time.sleep(0.1)
         raise RuntimeError(f"web did not start: {self.log('web')[-2000:]}")
 
-    def wait_worker(self, timeout: float = 60) -> None:
-        """Until the worker log says it is ready."""
+    def wait_worker(self, label: str = "worker", timeout: float = 60) -> None:
+        """Until the worker's log says it is ready."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if "ready." in self.log("worker"):
+            if "ready." in self.log(label):
                 return
             self.check_alive()
             time.sleep(0.1)
-        raise RuntimeError(f"worker did not start: {self.log('worker')[-2000:]}")
+        raise RuntimeError(f"{label} did not start: {self.log(label)[-2000:]}")
 
     def check_alive(self) -> None:
         """Fail loudly when a child died."""

@@ -191,40 +191,34 @@ def test_run_now_goes_queued_running_succeeded_with_counts(stack, tap):
     assert {n.type for n in critical} == {"critical_credit"}
 
 
-def test_second_run_now_while_one_is_active_is_409(stack):
-    """While a run waits (another worker holds the scan's lock), Run now again is 409; once
-    the lock is free the waiting run completes."""
+def test_second_run_now_while_one_is_active_is_409(stack, celery_client):
+    """While a run of a scan is active (another worker's, say), Run now is 409 and a scheduled
+    start of the same scan is skipped; once it ends, Run now starts a run that completes."""
     token = operator(stack)
-    lock = redis.Redis.from_url(stack.redis_url).lock(
-        f"{stack.channel}:scan-lock:analyze_high_usage", timeout=60)
-    assert lock.acquire(blocking=False)
+    with stack.session() as s:
+        busy = TaskRun(task="analyze_high_usage", trigger="schedule", state="running",
+                       started_at=utcnow(), heartbeat_at=utcnow())
+        s.add(busy)
+        s.flush()
+        busy_id = busy.id
     try:
-        first = stack.api("POST", "/scans/analyze_high_usage/run", token)
-        assert first.status_code == 202, first.text
-        run_id = first.json()["task_run"]["id"]
-        celery_id = _celery_id(stack, run_id)
-        # The worker took the task, found the lock held and put it back (retry in 5 s).
-        wait_for(lambda: f"{celery_id}] retry" in stack.log("worker"), timeout=10)
         second = stack.api("POST", "/scans/analyze_high_usage/run", token)
         assert second.status_code == 409, second.text
         assert second.json()["error"]["code"] == "scan_running"
-        assert stack.api("GET", f"/task-runs/{run_id}", token).json()["state"] == "queued"
+        scheduled = send(celery_client, "analyze_high_usage", trigger="schedule")
+        assert "skipped" in scheduled.get(timeout=15)
     finally:
-        lock.release()
+        with stack.session() as s:
+            s.get(TaskRun, busy_id).state = "succeeded"
+    started = stack.api("POST", "/scans/analyze_high_usage/run", token)
+    assert started.status_code == 202, started.text
+    run_id = started.json()["task_run"]["id"]
 
     def finished():
         body = stack.api("GET", f"/task-runs/{run_id}", token).json()
         return body if body["state"] in ("succeeded", "failed") else None
 
-    done = wait_for(finished, timeout=20)
-    assert done["state"] == "succeeded", done
-    assert stack.api("POST", "/scans/analyze_high_usage/run", token).status_code == 202
-
-
-def _celery_id(stack, run_id) -> str:
-    """The Celery task id the web recorded on the run when it queued it."""
-    with stack.session() as s:
-        return s.get(TaskRun, run_id).celery_id
+    assert wait_for(finished, timeout=20)["state"] == "succeeded"
 
 
 def test_top_up_back_to_ok_resolves_alerts_across_processes(stack):

@@ -52,7 +52,7 @@ def make_celery(config=None) -> Celery:
     """Build the Celery app from a config class (default: the one APP_ENV names)."""
     cfg = config or get_config()
     app = Celery("quantify", broker=cfg.CELERY_BROKER_URL, backend=cfg.CELERY_RESULT_BACKEND,
-                 include=["worker.tasks"])
+                 include=["worker.tasks", "worker.scan_tasks"])
     app.conf.update(
         timezone=cfg.CELERY_TIMEZONE,
         enable_utc=True,

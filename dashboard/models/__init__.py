@@ -4,7 +4,7 @@ from .common import (ALERT_MODES, ROLES, TOPUP_METHODS, UTILITIES, UTILITY_UNITS
 from .estate import Estate, Occupancy, Person, Unit
 from .metering import Meter, MeterReading
 from .notification import Notification, NotificationDelivery
-from .task_run import ACTIVE_STATES, RUN_STATES, TRIGGERS, TaskRun
+from .task_run import ACTIVE_STATES, RUN_STATES, TRIGGERS, TaskRun, TaskRunChunk
 from .user import User
 from .wallet import Transaction, Wallet
 
@@ -12,5 +12,5 @@ __all__ = [
     "ALERT_MODES", "ROLES", "TOPUP_METHODS", "UTILITIES", "UTILITY_UNITS", "WALLET_STATES",
     "ACTIVE_STATES", "RUN_STATES", "TRIGGERS", "utcnow",
     "Estate", "Occupancy", "Person", "Unit", "Meter", "MeterReading", "Notification",
-    "NotificationDelivery", "TaskRun", "User", "Transaction", "Wallet",
+    "NotificationDelivery", "TaskRun", "TaskRunChunk", "User", "Transaction", "Wallet",
 ]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import Base
@@ -22,6 +22,11 @@ class TaskRun(Base):
     __table_args__ = (
         Index("ix_task_runs_task_id", "task", "id"),
         Index("ix_task_runs_state", "state"),
+        # At most one active run per scan, enforced by the database on SQLite and PostgreSQL
+        # alike: two Run now clicks, two beats or a beat and a click cannot both start one.
+        Index("uq_task_runs_one_active", "task", unique=True,
+              sqlite_where=text("state IN ('queued', 'running', 'retrying')"),
+              postgresql_where=text("state IN ('queued', 'running', 'retrying')")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -43,6 +48,11 @@ class TaskRun(Base):
     skipped: Mapped[int] = mapped_column(Integer, default=0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    # The scan's reference time, fixed when the run starts so every chunk (on any worker)
+    # judges windows and days against the same instant.
+    scan_now: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    chunks_total: Mapped[int] = mapped_column(Integer, default=0)
+    chunks_done: Mapped[int] = mapped_column(Integer, default=0)
 
     @property
     def duration_seconds(self) -> float | None:
@@ -50,3 +60,20 @@ class TaskRun(Base):
         if self.started_at and self.finished_at:
             return (self.finished_at - self.started_at).total_seconds()
         return None
+
+
+class TaskRunChunk(Base):
+    """One finished chunk (an id range) of a run. Its unique key makes a chunk task that is
+    delivered twice (a retry, a redelivery after a lost worker) do its work only once."""
+
+    __tablename__ = "task_run_chunks"
+    __table_args__ = (UniqueConstraint("task_run_id", "first_id", name="uq_task_run_chunk"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_run_id: Mapped[int] = mapped_column(ForeignKey("task_runs.id", ondelete="CASCADE"))
+    first_id: Mapped[int] = mapped_column(Integer)
+    last_id: Mapped[int] = mapped_column(Integer)
+    scanned: Mapped[int] = mapped_column(Integer, default=0)
+    notified: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -50,6 +50,26 @@ def id_range(session, model) -> tuple[int, int]:
     return (lo, hi) if lo is not None else (0, -1)
 
 
+def plan(session, name: str, chunk_size: int = DEFAULT_CHUNK) -> list[tuple[int, int]]:
+    """The id ranges (first, last) that cover the scan's table, in chunks of `chunk_size`."""
+    model = Meter if SCANS[name] == "high_usage" else Wallet
+    lo, hi = id_range(session, model)
+    return [(start, min(start + chunk_size - 1, hi)) for start in range(lo, hi + 1, chunk_size)]
+
+
+def scan_chunk(session, name: str, first: int, last: int, *, now: datetime,
+               task_run_id: int | None = None, tz: str = "Africa/Johannesburg") -> ScanResult:
+    """One chunk of scan `name` over ids first..last, in the caller's transaction.
+
+    The chunk subtasks of the worker call this, so several workers (or hosts) can share one
+    scan; `run_scan` below calls it in a loop for the CLI and the benchmarks.
+    """
+    result = ScanResult(scan=name, chunks=1)
+    result.notification_ids = _chunk(session, SCANS[name], first, last, now, task_run_id,
+                                     result, tz)
+    return result
+
+
 def run_scan(session, name: str, *, now: datetime, task_run_id: int | None = None,
              chunk_size: int = DEFAULT_CHUNK, progress: Progress | None = None,
              keep_ids: bool = True, tz: str = "Africa/Johannesburg") -> ScanResult:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from ..db import write_transaction
 from ..models import ACTIVE_STATES, TaskRun, utcnow
@@ -20,8 +21,7 @@ def active_run(session, task: str) -> TaskRun | None:
                            .order_by(TaskRun.id.desc()).limit(1)).first()
 
 
-def create_run(session, task: str, trigger: str, *, user=None, refuse_if_active: bool = True
-               ) -> TaskRun:
+def create_run(session, task: str, trigger: str, *, user=None) -> TaskRun:
     """Record (and commit) a queued run. Refused (409) while the same scan is active.
 
     The check and the insert are one write transaction, begun under SQLite's write lock: in a
@@ -29,19 +29,28 @@ def create_run(session, task: str, trigger: str, *, user=None, refuse_if_active:
     the INSERT, SQLite refused the upgrade at once ("database is locked", a 503 for Run now)
     instead of waiting; and two Run now clicks could both pass the check.
     """
-    with write_transaction(session):
-        reap_stale(session)
-        if refuse_if_active:
-            current = active_run(session, task)
-            if current is not None:
-                raise Conflict(f"{task} is already {current.state} (run {current.id}).",
-                               code="scan_running", fields={"task_run_id": str(current.id)})
-        run = TaskRun(task=task, trigger=trigger, state="queued", queued_at=utcnow(),
-                      requested_by_id=getattr(user, "id", None),
-                      requested_by=getattr(user, "email", None) or trigger)
-        session.add(run)
-        session.flush()
+    try:
+        with write_transaction(session):
+            reap_stale(session)
+            _refuse_if_active(session, task)
+            run = TaskRun(task=task, trigger=trigger, state="queued", queued_at=utcnow(),
+                          requested_by_id=getattr(user, "id", None),
+                          requested_by=getattr(user, "email", None) or trigger)
+            session.add(run)
+            session.flush()
+    except IntegrityError:
+        # The one-active-run index: another process started this scan a moment ago.
+        _refuse_if_active(session, task)
+        raise
     return run
+
+
+def _refuse_if_active(session, task: str) -> None:
+    """409 naming the active run of `task`, if there is one."""
+    current = active_run(session, task)
+    if current is not None:
+        raise Conflict(f"{task} is already {current.state} (run {current.id}).",
+                       code="scan_running", fields={"task_run_id": str(current.id)})
 
 
 def start(session, run: TaskRun, total: int) -> None:
