@@ -20,6 +20,17 @@ from dashboard.cli import redis_server
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):
+    """Poll until predicate() is truthy; return its value, or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting")
+
+
 class Stack:
     """Web and worker processes on one database and one Redis."""
 
@@ -41,7 +52,7 @@ class Stack:
     def start(self, *names: str) -> None:
         """Start `run.py NAME` for each name and wait until the web answers."""
         for name in names:
-            log = open(self.workdir / f"{name}.log", "ab")
+            log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - the child writes it
             self.procs[name] = subprocess.Popen([sys.executable, "run.py", name], cwd=ROOT,
                                                 env=self.env, stdout=log, stderr=log)
         if "web" in names:
@@ -51,7 +62,7 @@ class Stack:
 
     def start_as(self, label: str, command: str) -> None:
         """Start `run.py COMMAND` under another name (a second worker, say) and wait for it."""
-        log = open(self.workdir / f"{label}.log", "ab")
+        log = open(self.workdir / f"{label}.log", "ab")  # noqa: SIM115 - the child writes it
         self.procs[label] = subprocess.Popen([sys.executable, "run.py", command], cwd=ROOT,
                                              env=self.env, stdout=log, stderr=log)
         if command == "worker":

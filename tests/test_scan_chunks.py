@@ -1,14 +1,12 @@
 """Scans split into chunk subtasks: several worker processes share one scan, exactly once."""
 from __future__ import annotations
 
-import time
-
 import pytest
 from sqlalchemy import func, select
 
 from dashboard.models import Notification, TaskRun, TaskRunChunk, Wallet
 from tests import factories
-from tests.stack import Stack
+from tests.stack import Stack, wait_for
 
 pytestmark = pytest.mark.stack
 
@@ -35,16 +33,6 @@ def two_workers(redis_url, tmp_path_factory):
     yield stack
     stack.stop()
 
-
-def wait_for(predicate, timeout):
-    """Poll until truthy."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out")
 
 
 def test_two_workers_share_a_scan_without_duplicates(two_workers):

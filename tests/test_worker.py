@@ -17,19 +17,10 @@ from celery import Celery
 from dashboard.models import Notification, TaskRun, Wallet, utcnow
 from dashboard.services import transactions
 from tests import factories
+from tests.stack import wait_for
 
 pytestmark = pytest.mark.stack
 
-
-def wait_for(predicate, timeout=10.0, interval=0.05):
-    """Poll until predicate() is truthy; return its value or fail."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("timed out waiting")
 
 
 def operator(stack) -> str:
