@@ -1,6 +1,43 @@
-"""Operator pages: notifications_log (being built)."""
+"""The operators' notifications log: every notification, filtered, searched and paged.
+
+Each row links to its wallet and to the run (or transaction) that made it. The first page
+refreshes itself when a notification arrives; older pages stay still while being read.
+"""
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, request
 
-bp = Blueprint("notifications_log", __name__)
+from ..db import Session
+from ..services import estates, notification_log
+from ..services.errors import ValidationFailed
+from ..services.messages import TYPES
+from .access import staff_required
+from .overview import page_or_fragment, tz
+
+bp = Blueprint("notifications_log", __name__, url_prefix="/notifications")
+PAGE_SIZE = 25
+
+
+@bp.get("")
+@staff_required
+def index():
+    """?type=&priority=&date=&estate=&read=&q=&wallet=&run=&before= (all optional).
+
+    Bad filters come back beside their fields with 422 rather than as an error page, so the
+    person can fix them where they typed them.
+    """
+    errors = {}
+    try:
+        filters = notification_log.parse_filters(request.args)
+    except ValidationFailed as exc:
+        errors, filters = exc.fields, notification_log.LogFilters()
+    before = request.args.get("before", "")
+    before_id = int(before) if before.isdigit() else None
+    rows, next_cursor = notification_log.query_log(Session, filters, tz=tz(),
+                                                   before_id=before_id, limit=PAGE_SIZE)
+    return page_or_fragment(
+        "notifications/index.html", "notifications/_log.html", 422 if errors else 200,
+        rows=rows, info=notification_log.row_info(Session, rows), filters=filters,
+        args=filters.args(), form=request.args, errors=errors, before=before_id,
+        next_cursor=next_cursor, types=TYPES, priorities=notification_log.PRIORITY_NAMES,
+        estates=estates.list_estates(Session))

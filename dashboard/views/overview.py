@@ -1,35 +1,115 @@
-"""The operator overview: wallets by state, the scans, and the live feed."""
+"""The operator overview: wallets by state, notifications today, scans, health, live feed.
+
+Each widget is one underscore partial with its own route; the page includes them all, and an
+htmx request to a widget's route gets only that widget (STYLE.md point 6).
+"""
 from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template
 from flask_login import current_user
-from sqlalchemy import func, select
 
+from .. import dispatch
 from ..db import Session
-from ..models import Wallet, utcnow
-from ..services import notifications, scan_control
+from ..extensions import htmx
+from ..models import utcnow
+from ..services import health, notifications, overview_stats, scan_control
 from .access import staff_required
 
 bp = Blueprint("overview", __name__)
+FEED_SIZE = 20
+
+
+def fragment_requested() -> bool:
+    """An htmx request for a widget; a history restore after a cache miss needs the page."""
+    return bool(htmx) and not htmx.history_restore_request
+
+
+def page_or_fragment(page: str, fragment: str, status: int = 200, /, **context):
+    """The widget alone for htmx, else the whole page around it (one rendering path)."""
+    return render_template(fragment if fragment_requested() else page, **context), status
+
+
+def tz() -> str:
+    """The local time zone pages show and scans are scheduled in."""
+    return current_app.config["CELERY_TIMEZONE"]
 
 
 @bp.get("/")
 @staff_required
 def index():
     """The operator's home page."""
-    by_state = dict(Session.execute(select(Wallet.state, func.count())
-                                    .group_by(Wallet.state)).all())
-    scans = scan_control.describe(Session, utcnow(), current_app.config["CELERY_TIMEZONE"])
-    return render_template("overview/index.html", by_state=by_state, scans=scans, feed=_feed())
+    return render_template("overview/index.html", by_state=_by_state(), today=_today(),
+                           scans=_scans(), checks=_health(), feed=feed_items())
+
+
+@bp.get("/overview/states")
+@staff_required
+def states():
+    """Wallet counts per state (refreshed when wallets change)."""
+    return page_or_fragment("overview/index_widget.html", "overview/_states.html",
+                            widget="overview/_states.html", by_state=_by_state())
+
+
+@bp.get("/overview/today")
+@staff_required
+def today():
+    """Notifications made today, per type."""
+    return page_or_fragment("overview/index_widget.html", "overview/_today.html",
+                            widget="overview/_today.html", today=_today())
+
+
+@bp.get("/overview/scans")
+@staff_required
+def scans():
+    """The last run of each scan."""
+    return page_or_fragment("overview/index_widget.html", "overview/_scans.html",
+                            widget="overview/_scans.html", scans=_scans())
+
+
+@bp.get("/overview/health")
+@staff_required
+def health_widget():
+    """Redis, beat and worker health (each probe bounded to half a second)."""
+    return page_or_fragment("overview/index_widget.html", "overview/_health.html",
+                            widget="overview/_health.html", checks=_health())
 
 
 @bp.get("/feed")
 @staff_required
 def feed():
-    """The live feed partial, refreshed by htmx when a notification arrives."""
-    return render_template("overview/_feed.html", feed=_feed())
+    """The live feed, refreshed by htmx when a notification arrives."""
+    return page_or_fragment("overview/index_widget.html", "overview/_feed.html",
+                            widget="overview/_feed.html", feed=feed_items())
 
 
-def _feed(limit: int = 20) -> list:
-    """The newest notifications."""
+def feed_items(limit: int = FEED_SIZE) -> list:
+    """The newest notifications (all of them: staff see every notification)."""
     return [n for n, _read in notifications.list_for(Session, current_user, limit=limit)]
+
+
+def _by_state() -> dict[str, int]:
+    """Wallets per state."""
+    return overview_stats.wallets_by_state(Session)
+
+
+def _today() -> dict[str, int]:
+    """Notifications since local midnight per type."""
+    return overview_stats.today_by_type(Session, utcnow(), tz())
+
+
+def _scans() -> list:
+    """The three scans with schedule, next run and last run."""
+    return scan_control.describe(Session, utcnow(), tz())
+
+
+def _ping() -> list:
+    """Ask the workers through the broker; return at the first answer (limit=1)."""
+    return dispatch.client().control.ping(timeout=health.PING_TIMEOUT, limit=1)
+
+
+def _health() -> list[health.Check]:
+    """Redis, beat and worker checks from this app's settings."""
+    cfg = current_app.config
+    return health.system_health(redis_url=cfg["REDIS_URL"], broker_url=cfg["CELERY_BROKER_URL"],
+                                channel=cfg["SOCKETIO_CHANNEL"], ping=_ping,
+                                use_cache=not cfg.get("TESTING"))
