@@ -13,10 +13,9 @@ from sqlalchemy import func, select, text
 from .db import Session
 from .extensions import socketio
 from .models import Notification, TaskRun, Wallet
-from .redis_client import get_redis
+from .views.overview import system_checks
 
 bp = Blueprint("ops", __name__)
-PING_TIMEOUT = 0.5
 
 
 def check_database() -> dict:
@@ -31,37 +30,6 @@ def check_database() -> dict:
         Session.remove()
 
 
-def check_redis() -> dict:
-    """PING the Redis that carries the broker, the message queue and the locks."""
-    started = time.perf_counter()
-    try:
-        get_redis().ping()
-        return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}
-    except Exception as exc:
-        return {"ok": False, "error": type(exc).__name__}
-
-
-def check_worker() -> dict:
-    """Ask the workers to answer a ping through the broker (half a second at most)."""
-    from .dispatch import client
-
-    try:
-        replies = client().control.ping(timeout=PING_TIMEOUT) or []
-        return {"ok": bool(replies), "workers": len(replies)}
-    except Exception as exc:
-        return {"ok": False, "error": type(exc).__name__}
-
-
-def check_beat() -> dict:
-    """RedBeat holds a lock key in Redis while a beat runs; its TTL says how fresh it is."""
-    key = f"{current_app.config['SOCKETIO_CHANNEL']}:redbeat::lock"
-    try:
-        ttl = get_redis().pttl(key)
-        return {"ok": ttl is not None and ttl > 0, "lock_ttl_ms": ttl}
-    except Exception as exc:
-        return {"ok": False, "error": type(exc).__name__}
-
-
 @bp.get("/healthz")
 def healthz():
     """The process is up and serving."""
@@ -72,10 +40,10 @@ def healthz():
 def readyz():
     """Ready when the database and Redis answer (503 otherwise); worker and beat are reported
     too, since a web process can serve pages without them but an operator needs to know."""
-    checks = {"database": check_database(), "redis": check_redis()}
-    if checks["redis"]["ok"]:
-        checks["worker"] = check_worker()
-        checks["beat"] = check_beat()
+    checks = {"database": check_database()}
+    for check in system_checks():  # Redis, beat, worker: the same checks as the overview
+        checks[check.name.lower()] = {"ok": check.ok, "state": check.state,
+                                      "detail": check.detail}
     ready = checks["database"]["ok"] and checks["redis"]["ok"]
     return jsonify(status="ready" if ready else "not ready", checks=checks), (200 if ready else 503)
 

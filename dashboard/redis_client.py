@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from flask import current_app
 
 _clients: dict[str, redis.Redis] = {}
@@ -12,7 +14,9 @@ def get_redis(url: str | None = None) -> redis.Redis:
     url = url or current_app.config["REDIS_URL"]
     client = _clients.get(url)
     if client is None:
-        client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2,
-                                      health_check_interval=30)
+        # Short timeouts and no retries: a request that touches Redis (the sign-in rate
+        # limit, health) must not stall for seconds when Redis is down.
+        client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5,
+                                      health_check_interval=30, retry=Retry(NoBackoff(), 0))
         _clients[url] = client
     return client

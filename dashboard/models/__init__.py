@@ -1,6 +1,13 @@
 """The data model. Import models from here."""
-from .common import (ALERT_MODES, ROLES, TOPUP_METHODS, UTILITIES, UTILITY_UNITS, WALLET_STATES,
-                     utcnow)
+from .common import (
+                     ALERT_MODES,
+                     ROLES,
+                     TOPUP_METHODS,
+                     UTILITIES,
+                     UTILITY_UNITS,
+                     WALLET_STATES,
+                     utcnow,
+)
 from .estate import Estate, Occupancy, Person, Unit
 from .metering import Meter, MeterReading
 from .notification import Notification, NotificationDelivery

@@ -11,8 +11,17 @@ from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from ..db import write_transaction
-from ..models import (ALERT_MODES, WALLET_STATES, Estate, Occupancy, Person, Unit, User,
-                      Wallet, utcnow)
+from ..models import (
+    ALERT_MODES,
+    WALLET_STATES,
+    Estate,
+    Occupancy,
+    Person,
+    Unit,
+    User,
+    Wallet,
+    utcnow,
+)
 from .errors import NotFound, ValidationFailed
 from .money import parse_amount
 from .wallet_state import compute_state, spend_30d

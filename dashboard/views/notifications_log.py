@@ -12,7 +12,7 @@ from ..services import estates, notification_log
 from ..services.errors import ValidationFailed
 from ..services.messages import TYPES
 from .access import staff_required
-from .overview import page_or_fragment, tz
+from .fragments import page_or_fragment, tz
 
 bp = Blueprint("notifications_log", __name__, url_prefix="/notifications")
 PAGE_SIZE = 25

@@ -10,28 +10,13 @@ from flask_login import current_user
 
 from .. import dispatch
 from ..db import Session
-from ..extensions import htmx
 from ..models import utcnow
 from ..services import health, notifications, overview_stats, scan_control
 from .access import staff_required
+from .fragments import page_or_fragment, tz
 
 bp = Blueprint("overview", __name__)
 FEED_SIZE = 20
-
-
-def fragment_requested() -> bool:
-    """An htmx request for a widget; a history restore after a cache miss needs the page."""
-    return bool(htmx) and not htmx.history_restore_request
-
-
-def page_or_fragment(page: str, fragment: str, status: int = 200, /, **context):
-    """The widget alone for htmx, else the whole page around it (one rendering path)."""
-    return render_template(fragment if fragment_requested() else page, **context), status
-
-
-def tz() -> str:
-    """The local time zone pages show and scans are scheduled in."""
-    return current_app.config["CELERY_TIMEZONE"]
 
 
 @bp.get("/")
@@ -39,7 +24,7 @@ def tz() -> str:
 def index():
     """The operator's home page."""
     return render_template("overview/index.html", by_state=_by_state(), today=_today(),
-                           scans=_scans(), checks=_health(), feed=feed_items())
+                           scans=_scans(), checks=system_checks(), feed=feed_items())
 
 
 @bp.get("/overview/states")
@@ -71,7 +56,7 @@ def scans():
 def health_widget():
     """Redis, beat and worker health (each probe bounded to half a second)."""
     return page_or_fragment("overview/index_widget.html", "overview/_health.html",
-                            widget="overview/_health.html", checks=_health())
+                            widget="overview/_health.html", checks=system_checks())
 
 
 @bp.get("/feed")
@@ -107,7 +92,7 @@ def _ping() -> list:
     return dispatch.client().control.ping(timeout=health.PING_TIMEOUT, limit=1)
 
 
-def _health() -> list[health.Check]:
+def system_checks() -> list[health.Check]:
     """Redis, beat and worker checks from this app's settings."""
     cfg = current_app.config
     return health.system_health(redis_url=cfg["REDIS_URL"], broker_url=cfg["CELERY_BROKER_URL"],

@@ -16,7 +16,8 @@ from ..services import scan_control, task_history
 from ..services.errors import Conflict, NotFound, Unavailable
 from ..services.scans import SCANS
 from .access import operator_required, staff_required
-from .overview import feed_items, fragment_requested, page_or_fragment, tz
+from .fragments import fragment_requested, page_or_fragment, tz
+from .overview import feed_items
 
 bp = Blueprint("scans", __name__, url_prefix="/scans")
 HISTORY_PAGE = 15

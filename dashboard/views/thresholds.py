@@ -13,7 +13,7 @@ from ..models import utcnow
 from ..services import estates
 from ..services.errors import ValidationFailed
 from .access import operator_required, staff_required
-from .overview import fragment_requested, page_or_fragment
+from .fragments import fragment_requested, page_or_fragment
 
 bp = Blueprint("thresholds", __name__, url_prefix="/thresholds")
 BULK_FIELDS = ("estate_id", "scope", "low_balance_threshold", "alert_mode", "low_balance_days",

@@ -20,7 +20,7 @@ from ..services.errors import Conflict, ServiceError, ValidationFailed
 from ..services.money import format_rand
 from ..services.wallets import SORTS
 from .access import operator_required, staff_required
-from .overview import fragment_requested, page_or_fragment, tz
+from .fragments import fragment_requested, page_or_fragment, tz
 
 bp = Blueprint("wallets", __name__, url_prefix="/wallets")
 SORT_LABELS = {"id": "Number", "balance": "Lowest balance", "-balance": "Highest balance"}
