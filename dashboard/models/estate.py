@@ -4,7 +4,8 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (JSON, Date, ForeignKey, Index, Integer, String, UniqueConstraint, func,
+                        text)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import Base
@@ -39,7 +40,11 @@ class Unit(Base):
     """A home or shop on an estate, with one prepaid wallet and its meters."""
 
     __tablename__ = "units"
-    __table_args__ = (UniqueConstraint("estate_id", "number"),)
+    __table_args__ = (
+        UniqueConstraint("estate_id", "number"),
+        # Wallet search by unit number, in any case (services/wallets.search_condition).
+        Index("ix_units_number_lower", func.lower(text("number"))),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     estate_id: Mapped[int] = mapped_column(ForeignKey("estates.id"))
@@ -53,6 +58,12 @@ class Person(Base):
     """Somebody who owns or rents a unit; may have a resident login (User)."""
 
     __tablename__ = "people"
+    # Wallet search by resident name: first, last or "first last", in any case.
+    __table_args__ = (
+        Index("ix_people_first_lower", func.lower(text("first_name"))),
+        Index("ix_people_last_lower", func.lower(text("last_name"))),
+        Index("ix_people_full_lower", func.lower(text("first_name || ' ' || last_name"))),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     first_name: Mapped[str] = mapped_column(String(80))

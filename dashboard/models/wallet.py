@@ -24,6 +24,8 @@ class Wallet(Base):
     __table_args__ = (
         Index("ix_wallets_state_id", "state", "id"),
         Index("ix_wallets_balance_id", "balance", "id"),
+        # One state sorted by balance (the dashboard's "critical, lowest first").
+        Index("ix_wallets_state_balance_id", "state", "balance", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import and_, func, literal_column, or_, select, union, update
 from sqlalchemy.orm import joinedload
 
 from ..db import write_transaction
@@ -124,18 +124,30 @@ def parse_limit(value, default: int = 50) -> int:
     return limit
 
 
+def prefix_range(expr, text: str):
+    """`expr` starts with `text`, written as a range so an index on `expr` serves it
+    (LIKE 'abc%' cannot use an expression index on SQLite; >= 'abc' AND < 'abd' can)."""
+    return and_(expr >= text, expr < text[:-1] + chr(ord(text[-1]) + 1))
+
+
 def search_condition(q: str):
-    """Wallets whose unit number, estate or a resident's name starts with `q`."""
-    pattern = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    person_match = exists(
-        select(Occupancy.id).join(Person, Person.id == Occupancy.person_id)
-        .where(Occupancy.unit_id == Wallet.unit_id,
-               or_(Person.first_name.ilike(pattern, escape="\\"),
-                   Person.last_name.ilike(pattern, escape="\\"),
-                   (Person.first_name + " " + Person.last_name).ilike(pattern, escape="\\")))
-    )
-    return or_(Unit.number.ilike(pattern, escape="\\"), Estate.name.ilike(pattern, escape="\\"),
-               person_match)
+    """Wallets whose unit number, estate or a resident's name starts with `q` (any case).
+
+    The matching units come from three indexed prefix lookups (lower-case expression
+    indexes on units, estates and people), so a search costs the size of its answer, not a
+    pass over every wallet.
+    """
+    text_lower = q.lower()
+    by_number = select(Unit.id).where(prefix_range(func.lower(Unit.number), text_lower))
+    by_estate = (select(Unit.id).join(Estate, Estate.id == Unit.estate_id)
+                 .where(prefix_range(func.lower(Estate.name), text_lower)))
+    # The space is written into the SQL, not bound, so the expression matches the index's.
+    full_name = func.lower(Person.first_name + literal_column("' '") + Person.last_name)
+    by_person = (select(Occupancy.unit_id).join(Person, Person.id == Occupancy.person_id)
+                 .where(or_(prefix_range(func.lower(Person.first_name), text_lower),
+                            prefix_range(func.lower(Person.last_name), text_lower),
+                            prefix_range(full_name, text_lower))))
+    return Wallet.unit_id.in_(union(by_number, by_estate, by_person))
 
 
 def list_wallets(session, user: User, *, state: str | None = None, q: str | None = None,
