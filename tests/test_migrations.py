@@ -61,3 +61,21 @@ def test_downgrade_to_base_and_up_again(tmp_path):
     assert tables(url) <= {"alembic_version"}
     upgrade(url)
     assert schema_diff(url) == []
+
+
+def test_upgrade_creates_the_search_expression_indexes(tmp_path):
+    """Expression indexes escape autogenerate's comparison, so check them by name."""
+    url = f"sqlite:///{tmp_path / 'migrated.db'}"
+    upgrade(url)
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            names = set(conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE type = 'index'").scalars())
+    finally:
+        engine.dispose()
+    expected = {idx.name for table in Base.metadata.tables.values() for idx in table.indexes
+                if idx.name and idx.name.endswith("_lower")}
+    assert expected == {"ix_units_number_lower", "ix_people_first_lower",
+                        "ix_people_last_lower", "ix_people_full_lower"}
+    assert expected <= names
