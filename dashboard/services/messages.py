@@ -18,7 +18,7 @@ UTILITY_NAMES = {"electricity": "electricity", "water": "water", "solar": "solar
                  "hot_water": "hot water"}
 
 
-def _qty(value: Decimal) -> str:
+def format_quantity(value: Decimal) -> str:
     """A quantity without trailing zeros: 62.5, 12.125, 3."""
     text = f"{Decimal(value):,.3f}".rstrip("0").rstrip(".")
     return text or "0"
@@ -54,10 +54,10 @@ def purchase_success(unit: str, utility: str, amount: Decimal, units: Decimal,
                      balance_after: Decimal):
     """A completed utility purchase, with the units it bought."""
     name = UTILITY_NAMES.get(utility, utility)
+    bought = f"{format_quantity(units)} {UTILITY_UNITS[utility]}"
     return (f"{name.capitalize()} bought",
-            f"You bought {_qty(units)} {UTILITY_UNITS[utility]} of {name} for unit {unit}, "
-            f"costing {format_rand(amount)}. Your wallet balance is now "
-            f"{format_rand(balance_after)}.")
+            f"You bought {bought} of {name} for unit {unit}, costing {format_rand(amount)}. "
+            f"Your wallet balance is now {format_rand(balance_after)}.")
 
 
 def high_usage(unit: str, utility: str, last_24h: Decimal, daily_average: Decimal):
@@ -65,7 +65,8 @@ def high_usage(unit: str, utility: str, last_24h: Decimal, daily_average: Decima
     name = UTILITY_NAMES.get(utility, utility)
     unit_name = UTILITY_UNITS[utility]
     percent = int(((last_24h / daily_average) - 1) * 100) if daily_average > 0 else 0
+    used = f"{format_quantity(last_24h)} {unit_name}"
+    usual = f"{format_quantity(daily_average)} {unit_name}"
     return (f"High {name} use",
-            f"Unit {unit} used {_qty(last_24h)} {unit_name} of {name} in the last 24 hours, "
-            f"{percent}% more than its daily average of {_qty(daily_average)} {unit_name}. "
-            f"Check for a geyser, leak or appliance left on.")
+            f"Unit {unit} used {used} of {name} in the last 24 hours, {percent}% more than its "
+            f"daily average of {usual}. Check for a geyser, leak or appliance left on.")

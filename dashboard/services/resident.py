@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from ..models import UTILITIES, UTILITY_UNITS, Estate, Transaction, Unit, Wallet
 from . import notifications, usage
-from .messages import TYPES, UTILITY_NAMES
+from .messages import TYPES, UTILITY_NAMES, format_quantity
 from .wallet_state import SPEND_WINDOW_DAYS, days_left, spend_30d
 
 RECENT_TRANSACTIONS = 8
@@ -138,39 +138,13 @@ def describe_transaction(tx: Transaction) -> str:
     name = UTILITY_NAMES.get(tx.utility, tx.utility or "utility").capitalize()
     if tx.units is None:
         return name
-    return f"{name}, {format_units(tx.units)} {UTILITY_UNITS.get(tx.utility, '')}".rstrip()
+    return f"{name}, {format_quantity(tx.units)} {UTILITY_UNITS.get(tx.utility, '')}".rstrip()
 
 
-def format_units(value: Decimal) -> str:
-    """A quantity without trailing zeros: 20, 12.5, 0.125."""
-    text = f"{Decimal(value):,.3f}".rstrip("0").rstrip(".")
-    return text or "0"
 
-
-@dataclass
-class ChartSeries:
-    """A meter's daily use in floats, for the shared usage_chart macro.
-
-    The macro compares `value > usage.average * 1.5`, which raises TypeError for the Decimal
-    figures of usage.DailyUsage; a chart needs no exact money arithmetic, so floats are fine.
-    """
-
-    meter_id: int
-    utility: str
-    serial: str
-    unit: str
-    days: list
-    average: float
-    peak: float
-    total: float
-
-
-def usage_charts(session, wallet: Wallet, now: datetime, tz: str) -> list[ChartSeries]:
+def usage_charts(session, wallet: Wallet, now: datetime, tz: str) -> list[usage.DailyUsage]:
     """The unit's daily use per meter over 30 days (only meters with readings)."""
-    return [ChartSeries(u.meter_id, u.utility, u.serial, u.unit,
-                        [(day, float(value)) for day, value in u.days], float(u.average),
-                        float(u.peak), float(u.total))
-            for u in usage.daily_usage(session, wallet.unit_id, now, tz)]
+    return usage.daily_usage(session, wallet.unit_id, now, tz)
 
 
 # -- the inbox -------------------------------------------------------------------------------

@@ -15,8 +15,9 @@ from decimal import Decimal
 from ..models import Wallet
 from . import transactions, wallets
 from .errors import ServiceError, ValidationFailed
+from .messages import format_quantity
 from .money import format_rand, parse_amount
-from .resident import METHOD_NAMES, UtilityOption, format_units
+from .resident import METHOD_NAMES, UtilityOption
 
 # Residents pay by card or EFT; cash and manual entries are the estate office's to record.
 RESIDENT_METHODS = ("card", "eft", "instant_eft")
@@ -101,7 +102,7 @@ def buy_preview(session, wallet: Wallet, options: list[UtilityOption], values: d
         return Preview(f"Enter an amount to see how many {option.unit} it buys.",
                        "Buy this credit from your wallet balance?")
     # The very function the purchase uses, so the preview and the receipt always agree.
-    units = format_units(transactions.units_for(session, wallet, option.utility, amount))
+    units = format_quantity(transactions.units_for(session, wallet, option.utility, amount))
     return Preview(f"{format_rand(amount)} buys {units} {option.unit} of {option.name}.",
                    f"Buy {units} {option.unit} of {option.name} for {format_rand(amount)} "
                    f"from your wallet balance?")
@@ -193,7 +194,7 @@ def submit_buy(session, wallet: Wallet, options: list[UtilityOption], form, *, u
         return Payment(_refused(values, key, exc, "Buy"))
     tx = result.transaction
     option = next(o for o in options if o.utility == tx.utility)
-    bought = f"{format_units(tx.units)} {option.unit} of {option.name}"
+    bought = f"{format_quantity(tx.units)} {option.unit} of {option.name}"
     if result.created:
         message = (f"You bought {bought} for {format_rand(tx.amount)}. Your balance is now "
                    f"{format_rand(tx.balance_after)}.")

@@ -38,6 +38,7 @@
     // Catch-up sync while connected (see schedulePeriodicSync), and the least time between
     // two syncs caused by the tab becoming visible.
     var PERIODIC_SYNC_MS = 30000;
+    var SETTLE_SYNC_MS = 800; // after the last notification of a burst
     var MIN_SYNC_GAP_MS = 2000;
     // Retrying a connection the server refused as temporarily unavailable.
     var RETRY_FIRST_MS = 1000;
@@ -84,6 +85,7 @@
         });
 
         var syncTimer = null;
+        var settleTimer = null;
         var lastSyncAt = 0;
         var retryTimer = null;
         var retryDelay = RETRY_FIRST_MS;
@@ -201,7 +203,19 @@
                 toasts.notify(payload);
             }
             emit("notification-created", payload);
+            scheduleSettleSync();
         });
+
+        /**
+         * Unread counts come from several processes (two worker tasks finishing together),
+         * and the one computed first can arrive last. A sync shortly after a burst of
+         * notifications ends with a count computed after all of them, so the badge settles
+         * on the right number within a second.
+         */
+        function scheduleSettleSync() {
+            window.clearTimeout(settleTimer);
+            settleTimer = window.setTimeout(sync, SETTLE_SYNC_MS);
+        }
 
         socket.on("unread_count", function (payload) {
             var count = payload && typeof payload.count === "number" ? payload.count : 0;
