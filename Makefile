@@ -4,13 +4,17 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 
-.PHONY: run test test-postgres install install-dev system-deps system-deps-run lint bench clean
+.PHONY: run test soak test-postgres install install-dev system-deps system-deps-run lint bench clean
 
 run: install system-deps-run ## Start web, worker, beat (and a private Redis if needed) with demo data.
 	$(PY) run.py all
 
 test: install-dev system-deps ## Install what the tests need, then run them.
 	$(PY) -m pytest
+
+soak: install-dev system-deps ## The slow fault, scale and scheduling tests (minutes; docs/RELIABILITY.md).
+	$(PY) -m pytest -m soak -rs
+	BAD_INPUT_EXAMPLES=500 BAD_INPUT_RANDOM=1 $(PY) -m pytest tests/test_bad_input.py
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)

@@ -63,6 +63,17 @@ class Config:
     LOGIN_RATE_WINDOW = int(_env("LOGIN_RATE_WINDOW", "300"))  # seconds
     PAGE_SIZE = 50
     SCAN_CHUNK_SIZE = int(_env("SCAN_CHUNK_SIZE", "20000"))
+    # A running scan writes a heartbeat with every chunk; this long without one and the reaper
+    # marks the run failed (its worker died). Tests of a killed worker set a few seconds.
+    TASK_RUN_STALE_SECONDS = int(_env("TASK_RUN_STALE_SECONDS", "600"))
+    # A task taken by a worker that dies without acknowledging it (SIGKILL, power loss) goes
+    # back to the queue this many seconds after it was taken. Keep it above the longest task
+    # (a scan chunk: minutes at most): a task still running past it is delivered again, which
+    # is harmless (every task is idempotent) but wasted work.
+    CELERY_VISIBILITY_TIMEOUT = int(_env("CELERY_VISIBILITY_TIMEOUT", str(2 * 3600)))
+    # Test and diagnostics only: when set, beat also sends the no-op task `beat_probe` every
+    # this many seconds (tests count its deliveries to prove two beats fire each entry once).
+    BEAT_PROBE_SECONDS = float(_env("BEAT_PROBE_SECONDS", "0"))
     NOTIFICATION_RETENTION_DAYS = int(_env("NOTIFICATION_RETENTION_DAYS", "90"))
     LOG_FORMAT = _env("LOG_FORMAT", "text")  # text | json
     TRUST_PROXY = _env("TRUST_PROXY", "0") == "1"  # set behind nginx (X-Forwarded-For)

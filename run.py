@@ -18,6 +18,7 @@ import sys
 import time
 
 from dashboard.cli import supervisor
+from dashboard.services.errors import ServiceError
 
 
 def _config():
@@ -60,7 +61,7 @@ def cmd_beat(args) -> None:
     """The beat scheduler (RedBeat holds a lock in Redis: one beat fires each entry)."""
     from worker.celery_app import celery
 
-    celery.start(["beat", "-l", "INFO", "-S", "redbeat.RedBeatScheduler"])
+    celery.start(["beat", "-l", "INFO", "-S", "worker.beat:ResilientRedBeatScheduler"])
 
 
 def cmd_seed(args) -> None:
@@ -133,6 +134,9 @@ def main(argv: list[str] | None = None) -> None:
         COMMANDS[command](args)
     except RuntimeError as exc:
         sys.exit(f"error: {exc}")
+    except ServiceError as exc:
+        # A refusal (e.g. `scan` while the same scan is running) is a message, not a traceback.
+        sys.exit(f"error: {exc.message}")
 
 
 if __name__ == "__main__":

@@ -22,8 +22,13 @@ def client() -> Celery:
     app = _clients.get(url)
     if app is None:
         # No result backend: the web never waits for results, and the Redis result backend
-        # would subscribe to a channel per task sent.
+        # would subscribe to a channel per task sent. Set on the class attribute because
+        # Celery prefers the CELERY_RESULT_BACKEND environment variable to its `backend`
+        # argument: with it set, every send_task subscribed for the result, and while Redis
+        # was down retried that for 20 s, so top-ups and Run now hung instead of answering
+        # (tests/test_faults.py::test_redis_down_10s_during_top_ups_loses_and_doubles_nothing).
         app = Celery("quantify-web", broker=url)
+        app.backend_cls = "disabled"
         app.conf.broker_connection_retry_on_startup = False
         app.conf.broker_connection_max_retries = 1
         _clients[url] = app

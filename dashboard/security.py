@@ -1,7 +1,7 @@
 """Request-wide protections: CSRF for browser sessions, security headers, Vary for htmx."""
 from __future__ import annotations
 
-from flask import request
+from flask import request, session
 from flask_login import current_user
 
 from .extensions import csrf
@@ -25,14 +25,25 @@ def init_app(app) -> None:
     @app.before_request
     def _check_csrf():
         """Every unsafe request on a cookie session must carry the CSRF token."""
+        if request.method not in UNSAFE_METHODS:
+            return
         # Getting a token needs no session, so there is nothing for a forged request to ride on.
         if request.endpoint == "api.auth_token":
+            return
+        # A signed-in browser session always needs the token, whatever else the request
+        # carries: an `Authorization: Bearer <junk>` header used to switch the check off while
+        # the cookie still signed the request in
+        # (tests/test_security.py::test_a_session_cannot_skip_csrf_by_adding_a_bearer_header).
+        if "_user_id" in session:
+            csrf.protect()
+            return
+        # Bearer-token calls carry no cookie, so a forged request has nothing to ride on.
+        if uses_bearer_token():
             return
         # An anonymous API call has no session to ride on: let the route answer 401.
         if request.path.startswith("/api/") and not current_user.is_authenticated:
             return
-        if request.method in UNSAFE_METHODS and not uses_bearer_token():
-            csrf.protect()
+        csrf.protect()
 
     @app.after_request
     def _headers(response):
@@ -41,6 +52,9 @@ def init_app(app) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if app.config.get("SESSION_COOKIE_SECURE"):
+            # Production is HTTPS-only (Secure cookies): browsers must not try plain http.
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         if response.mimetype == "text/html":
             response.vary.add("HX-Request")
         return response

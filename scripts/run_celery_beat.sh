@@ -3,4 +3,4 @@
 # only one fire the schedule; the other waits and takes over if the first dies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec .venv/bin/celery -A worker.celery_app:celery beat -S redbeat.RedBeatScheduler -l INFO
+exec .venv/bin/celery -A worker.celery_app:celery beat -S worker.beat:ResilientRedBeatScheduler -l INFO

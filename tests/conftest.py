@@ -216,3 +216,14 @@ def browser_type_launch_args(browser_type_launch_args):
     if os.path.exists("/usr/bin/chromium"):
         args["executable_path"] = "/usr/bin/chromium"
     return args
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `soak` (minutes each) run only when the marker expression asks for them,
+    as `make soak` does with `-m soak`; plain `pytest` and `make test` skip them."""
+    if "soak" in (config.option.markexpr or ""):
+        return
+    skip = pytest.mark.skip(reason="soak test: run with `make soak` (pytest -m soak)")
+    for item in items:
+        if "soak" in item.keywords:
+            item.add_marker(skip)

@@ -6,6 +6,8 @@ each entry even if two are started).
 """
 from __future__ import annotations
 
+from datetime import timedelta
+
 from celery import Celery
 from celery.schedules import crontab
 from celery.signals import worker_process_init
@@ -48,6 +50,62 @@ def beat_schedule() -> dict:
     }
 
 
+def probe_schedule(seconds: float) -> dict:
+    """The test-only `beat_probe` entry every `seconds` (none when 0): tests count how often
+    it is delivered to show that two beats fire each entry once (BEAT_PROBE_SECONDS)."""
+    if not seconds or seconds <= 0:
+        return {}
+    return {"beat_probe": {"task": "beat_probe", "schedule": timedelta(seconds=seconds)}}
+
+
+def transport_options(visibility_timeout: int) -> dict:
+    """Redis broker options: a task taken by a worker that died unacknowledged is put back on
+    the queue `visibility_timeout` seconds after it was taken (CELERY_VISIBILITY_TIMEOUT).
+
+    kombu looks for such tasks only every 10 x 10 s by default (and when a worker starts), so
+    with a short timeout (tests, or a deployment wanting fast recovery) it looks more often.
+    """
+    options: dict = {"visibility_timeout": visibility_timeout}
+    if visibility_timeout < 200:
+        options.update(unacked_restore_interval=max(1, visibility_timeout // 4),
+                       unacked_restore_throttle=1)
+    return options
+
+
+def _survive_broker_loss_with_unacked_tasks() -> None:
+    """Keep the worker alive when Redis goes away while a task is unacknowledged.
+
+    kombu 5.7 (Redis transport): after a lost broker connection Celery's consumer first
+    `collect()`s the connection, which detaches the transport (`transport.client = None`),
+    then closes it; closing the channel tries to requeue the unacknowledged task, needs a
+    Redis client for that, and fails with AttributeError ('NoneType' object has no attribute
+    'hostname') instead of a connection error. Celery treats that as unrecoverable and the
+    worker exits instead of reconnecting (tests/test_faults.py::
+    test_redis_down_10s_during_top_ups_loses_and_doubles_nothing). Raising the connection
+    error it really is lets kombu ignore it as it ignores every other error of a dead
+    connection; the task stays in Redis's unacked set and comes back after
+    CELERY_VISIBILITY_TIMEOUT (or is gone with Redis, which the sweeps cover).
+    """
+    import redis
+    from kombu.transport import redis as kombu_redis
+
+    original = kombu_redis.Channel._connparams
+    if getattr(original, "quantify_patched", False):
+        return
+
+    def _connparams(self, asynchronous=False):
+        """The channel's connection parameters; a connection error once it is detached."""
+        if self.connection is None or self.connection.client is None:
+            raise redis.exceptions.ConnectionError("the broker connection was closed")
+        return original(self, asynchronous=asynchronous)
+
+    _connparams.quantify_patched = True
+    kombu_redis.Channel._connparams = _connparams
+
+
+_survive_broker_loss_with_unacked_tasks()
+
+
 def make_celery(config=None) -> Celery:
     """Build the Celery app from a config class (default: the one APP_ENV names)."""
     cfg = config or get_config()
@@ -65,13 +123,13 @@ def make_celery(config=None) -> Celery:
         task_track_started=True,
         result_expires=3600,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": 2 * 3600},
+        broker_transport_options=transport_options(cfg.CELERY_VISIBILITY_TIMEOUT),
         redbeat_redis_url=cfg.REDIS_URL,
         redbeat_key_prefix=f"{cfg.SOCKETIO_CHANNEL}:redbeat:",
         redbeat_lock_timeout=60,
         beat_max_loop_interval=5,
-        beat_scheduler="redbeat.RedBeatScheduler",
-        beat_schedule=beat_schedule(),
+        beat_scheduler="worker.beat:ResilientRedBeatScheduler",  # survives Redis restarts
+        beat_schedule={**beat_schedule(), **probe_schedule(cfg.BEAT_PROBE_SECONDS)},
         worker_hijack_root_logger=False,
     )
     app.conf.quantify_config = cfg

@@ -90,6 +90,12 @@ def sweep_transaction_notifications(self):
         return {"notifications": created}
 
 
+@shared_task(name="beat_probe")
+def beat_probe():
+    """No-op sent by beat every BEAT_PROBE_SECONDS when that is set (tests count it)."""
+    return {"ok": True}
+
+
 @shared_task(name="prune_old_data")
 def prune_old_data():
     """Daily retention: notifications and task runs older than NOTIFICATION_RETENTION_DAYS."""

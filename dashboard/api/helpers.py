@@ -97,7 +97,8 @@ def int_arg(name: str) -> int | None:
     value = request.args.get(name)
     if value in (None, ""):
         return None
-    if not value.isdigit() or len(value) > 18:
+    # ASCII digits: str.isdigit() is also true for "²", on which int() raised (a 500).
+    if not value.isascii() or not value.isdigit() or len(value) > 18:
         raise ValidationFailed(f"Invalid {name}.", fields={name: "Use a whole number."})
     return int(value)
 

@@ -28,7 +28,8 @@ def parse_reading(value) -> Decimal:
     except InvalidOperation:
         raise ValidationFailed("Invalid reading.",
                                fields={"reading": "Enter a number, like 10432.5."}) from None
-    if not reading.is_finite() or reading < 0 or reading > MAX_READING:
+    # "-0" is not below zero as a Decimal, and was stored as a reading of "-0.000".
+    if not reading.is_finite() or reading < 0 or text.startswith("-") or reading > MAX_READING:
         raise ValidationFailed("Invalid reading.",
                                fields={"reading": "Enter a number from 0 to 999,999,999."})
     if reading != reading.quantize(Decimal("0.001")):
@@ -52,7 +53,14 @@ def parse_time(value, now: datetime) -> datetime:
     if taken.tzinfo is None:
         raise ValidationFailed("Invalid time.",
                                fields={"taken_at": "Give a time zone, like +02:00 or Z."})
-    taken = taken.astimezone(timezone.utc)
+    try:
+        taken = taken.astimezone(timezone.utc)
+    except OverflowError:
+        # 0001-01-01T00:00+14:00 is a valid ISO time whose UTC falls before year 1: it was a
+        # 500 (tests/test_bad_input.py, the readings body).
+        raise ValidationFailed("Invalid time.",
+                               fields={"taken_at": "Use a time between the years 1 and 9999."}
+                               ) from None
     if taken > now:
         raise ValidationFailed("Invalid time.", fields={"taken_at": "The time is in the future."})
     return taken

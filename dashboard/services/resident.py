@@ -177,7 +177,9 @@ def parse_inbox_filter(args) -> InboxFilter:
     before = args.get("before") or ""
     return InboxFilter(kind=kind if kind in TYPES else None,
                        unread_only=args.get("unread") in ("1", "true", "on", "yes"),
-                       before=int(before) if before.isdigit() and len(before) < 18 else None)
+                       # ASCII only: "²".isdigit() is True and int("²") raised (a 500).
+                       before=int(before) if before.isascii() and before.isdigit()
+                       and len(before) < 18 else None)
 
 
 @dataclass

@@ -6,12 +6,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from config import Config
+
 from ..db import write_transaction
 from ..models import ACTIVE_STATES, TaskRun, utcnow
 from .errors import Conflict
 
-# A running scan writes a heartbeat with every chunk; silence this long means its worker died.
-STALE_AFTER = timedelta(minutes=10)
+# A running scan writes a heartbeat with every chunk; silence this long means its worker died
+# (TASK_RUN_STALE_SECONDS, 10 minutes by default; tests of a killed worker use seconds).
+STALE_AFTER = timedelta(seconds=Config.TASK_RUN_STALE_SECONDS)
 
 
 def active_run(session, task: str) -> TaskRun | None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -209,7 +210,9 @@ class AlertSettings:
 def _int_field(data: dict, name: str, low: int, high: int, errors: dict, default: int) -> int:
     """A whole number within bounds, or an error message for `name`."""
     value = data.get(name, default)
-    if isinstance(value, str) and value.strip().isdigit():
+    # ASCII digits only, a few of them: str.isdigit() is also true for "²" (then int() raised
+    # ValueError, a 500) and for "٣" (taken as 3), the same trap parse_amount avoids.
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,6}", value.strip()):
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         errors[name] = f"Enter a whole number from {low} to {high}."
