@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import redis
+from flask import current_app
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from flask import current_app
 
 _clients: dict[str, redis.Redis] = {}
 

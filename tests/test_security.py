@@ -417,10 +417,6 @@ def test_ids_beyond_64_bits_are_404_not_500(site):
     assert not failures, failures
 
 
-@pytest.mark.xfail(reason="operator dashboard: views/wallets.py, views/scans.py and "
-                          "views/thresholds.py use <int:...> without max=; a 30-digit id "
-                          "is an OverflowError (500). Reported; not changed here.",
-                   strict=False)
 @pytest.mark.parametrize("path", ["/wallets/{big}", "/wallets/{big}/summary",
                                   "/scans/runs/{big}", "/thresholds/estates/{big}"])
 def test_operator_pages_with_ids_beyond_64_bits(site, path):

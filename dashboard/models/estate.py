@@ -4,8 +4,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import (JSON, Date, ForeignKey, Index, Integer, String, UniqueConstraint, func,
-                        text)
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, UniqueConstraint, func, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import Base

@@ -28,6 +28,7 @@ from sqlalchemy.sql import ColumnElement
 from ..db import write_transaction
 from ..models import WALLET_STATES, Estate, Unit, Wallet
 from .errors import NotFound, ValidationFailed
+from .ids import parse_id
 from .money import parse_amount
 from .wallet_state import SPEND_WINDOW_DAYS, spend_30d_sql
 from .wallets import validate_settings
@@ -132,10 +133,10 @@ def parse_bulk_change(session, data: dict) -> BulkChange:
     estate_id = None
     raw_estate = (data.get("estate_id") or "").strip()
     if raw_estate and raw_estate != "all":
-        if not raw_estate.isdigit() or session.get(Estate, int(raw_estate)) is None:
+        estate_id = parse_id(raw_estate)
+        if estate_id is None or session.get(Estate, estate_id) is None:
             errors["estate_id"] = "Choose an estate from the list."
-        else:
-            estate_id = int(raw_estate)
+            estate_id = None
     scope = data.get("scope") or "all"
     if scope not in SCOPES:
         errors["scope"] = "Choose which wallets to change."

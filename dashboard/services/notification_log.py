@@ -15,6 +15,7 @@ from sqlalchemy import and_, exists, func, or_, select
 
 from ..models import Estate, Notification, NotificationDelivery, Unit, Wallet
 from .errors import ValidationFailed
+from .ids import parse_id
 from .messages import PRIORITIES, TYPES
 from .notifications import IN_APP
 
@@ -66,10 +67,10 @@ def parse_filters(args) -> LogFilters:
     for name, attr in (("estate", "estate_id"), ("wallet", "wallet_id"), ("run", "task_run_id")):
         raw = args.get(name) or ""
         if raw:
-            if not raw.isdigit() or len(raw) > 18:
+            if parse_id(raw) is None:
                 errors[name] = "Use a whole number."
             else:
-                setattr(f, attr, int(raw))
+                setattr(f, attr, parse_id(raw))
     f.q = (args.get("q") or "").strip()[:100] or None
     if errors:
         raise ValidationFailed("Some filters are not valid.", fields=errors)

@@ -10,6 +10,7 @@ from flask import Blueprint, request
 from ..db import Session
 from ..services import estates, notification_log
 from ..services.errors import ValidationFailed
+from ..services.ids import parse_id
 from ..services.messages import TYPES
 from .access import staff_required
 from .fragments import page_or_fragment, tz
@@ -32,7 +33,7 @@ def index():
     except ValidationFailed as exc:
         errors, filters = exc.fields, notification_log.LogFilters()
     before = request.args.get("before", "")
-    before_id = int(before) if before.isdigit() else None
+    before_id = parse_id(before)
     rows, next_cursor = notification_log.query_log(Session, filters, tz=tz(),
                                                    before_id=before_id, limit=PAGE_SIZE)
     return page_or_fragment(

@@ -14,6 +14,7 @@ from ..db import Session
 from ..models import RUN_STATES, TRIGGERS, utcnow
 from ..services import scan_control, task_history
 from ..services.errors import Conflict, NotFound, Unavailable
+from ..services.ids import ID_CONVERTER, parse_id
 from ..services.scans import SCANS
 from .access import operator_required, staff_required
 from .fragments import fragment_requested, page_or_fragment, tz
@@ -80,7 +81,7 @@ def history():
     """Task runs, newest first, filtered by task, state and trigger (?before= pages)."""
     filters = task_history.parse_filters(request.args)
     before = request.args.get("before", "")
-    before_id = int(before) if before.isdigit() else None
+    before_id = parse_id(before)
     runs, next_cursor = task_history.list_runs(Session, filters, before_id=before_id,
                                                limit=HISTORY_PAGE)
     return page_or_fragment("scans/history.html", "scans/_history.html",
@@ -93,7 +94,7 @@ def _history_context(filters, runs, next_cursor, before_id) -> dict:
             "scan_names": list(SCANS), "run_states": RUN_STATES, "triggers": TRIGGERS}
 
 
-@bp.get("/runs/<int:run_id>")
+@bp.get(f"/runs/<{ID_CONVERTER}:run_id>")
 @staff_required
 def run_detail(run_id: int):
     """One run: who and what asked, timings, progress, counts, error, what it notified."""

@@ -12,6 +12,7 @@ from ..db import Session
 from ..models import utcnow
 from ..services import estates
 from ..services.errors import ValidationFailed
+from ..services.ids import ID_CONVERTER
 from .access import operator_required, staff_required
 from .fragments import fragment_requested, page_or_fragment
 
@@ -74,7 +75,7 @@ def apply():
     return redirect(url_for(".index"), 303)
 
 
-@bp.get("/estates/<int:estate_id>")
+@bp.get(f"/estates/<{ID_CONVERTER}:estate_id>")
 @staff_required
 def estate(estate_id: int):
     """One estate's defaults: a form for operators, the values for viewers."""
@@ -83,7 +84,7 @@ def estate(estate_id: int):
                             estate=found, form=_defaults_values(found), errors={})
 
 
-@bp.post("/estates/<int:estate_id>")
+@bp.post(f"/estates/<{ID_CONVERTER}:estate_id>")
 @operator_required
 def save_estate(estate_id: int):
     """Save an estate's defaults; nothing is saved unless every field is valid (422)."""

@@ -17,6 +17,7 @@ from ..db import Session
 from ..models import TOPUP_METHODS, UTILITIES, UTILITY_UNITS, WALLET_STATES, utcnow
 from ..services import estates, ledger, notifications, transactions, usage, wallets
 from ..services.errors import Conflict, ServiceError, ValidationFailed
+from ..services.ids import ID_CONVERTER, parse_id
 from ..services.money import format_rand
 from ..services.wallets import SORTS
 from .access import operator_required, staff_required
@@ -44,7 +45,7 @@ def index():
     slow. The page asks for one row more than it shows to know whether there is a next page.
     """
     args = list_args()
-    estate_id = int(args["estate"]) if args.get("estate", "").isdigit() else None
+    estate_id = parse_id(args.get("estate"))
     page = wallets.list_wallets(Session, current_user, state=args.get("state"), q=args.get("q"),
                                 estate_id=estate_id, sort=args.get("sort", "id"),
                                 limit=wallets.parse_limit(args.get("limit"), default=25),
@@ -55,7 +56,7 @@ def index():
                             states=WALLET_STATES, sorts=SORT_LABELS)
 
 
-@bp.get("/<int:wallet_id>")
+@bp.get(f"/<{ID_CONVERTER}:wallet_id>")
 @staff_required
 def detail(wallet_id: int):
     """One wallet: balances, alert settings, top up and buy, usage, ledger, notifications."""
@@ -80,7 +81,7 @@ def _detail_context(wallet, **overrides) -> dict:
     return context
 
 
-@bp.get("/<int:wallet_id>/summary")
+@bp.get(f"/<{ID_CONVERTER}:wallet_id>/summary")
 @staff_required
 def summary(wallet_id: int):
     """Balance, state, credit per utility and residents (refreshed when the wallet changes)."""
@@ -90,20 +91,20 @@ def summary(wallet_id: int):
                             residents=wallets.residents_of(Session, [wallet.id])[wallet.id])
 
 
-@bp.get("/<int:wallet_id>/transactions", endpoint="transactions")
+@bp.get(f"/<{ID_CONVERTER}:wallet_id>/transactions", endpoint="transactions")
 @staff_required
 def transactions_list(wallet_id: int):
     """The ledger, newest first, ten at a time (?before=<id> for older ones)."""
     wallet = wallets.get_wallet(Session, current_user, wallet_id)
     before = request.args.get("before", "")
-    before_id = int(before) if before.isdigit() else None
+    before_id = parse_id(before)
     txs, tx_next = ledger.transactions_page(Session, wallet.id, before_id=before_id)
     return page_or_fragment("wallets/widget.html", "wallets/_transactions.html",
                             widget="wallets/_transactions.html", wallet=wallet, txs=txs,
                             tx_next=tx_next, before=before_id)
 
 
-@bp.get("/<int:wallet_id>/notifications")
+@bp.get(f"/<{ID_CONVERTER}:wallet_id>/notifications")
 @staff_required
 def wallet_notifications(wallet_id: int):
     """This wallet's newest notifications (refreshed when one arrives)."""
@@ -137,7 +138,7 @@ def _submitted_settings() -> dict:
     return {k: request.form.get(k, "").strip() for k in SETTING_FIELDS}
 
 
-@bp.post("/<int:wallet_id>/settings")
+@bp.post(f"/<{ID_CONVERTER}:wallet_id>/settings")
 @operator_required
 def save_settings(wallet_id: int):
     """Save alert settings: nothing is saved unless every field is valid (422 otherwise)."""
@@ -168,7 +169,7 @@ def _settings_response(wallet, form: dict, errors: dict, status: int):
         wallet, settings_form=form, settings_errors=errors)), status
 
 
-@bp.post("/<int:wallet_id>/settings/preview")
+@bp.post(f"/<{ID_CONVERTER}:wallet_id>/settings/preview")
 @operator_required
 def preview_settings(wallet_id: int):
     """The state the posted settings would give this wallet; saves nothing."""
@@ -199,7 +200,7 @@ def _pay_context(wallet, **overrides) -> dict:
     return context
 
 
-@bp.post("/<int:wallet_id>/topups")
+@bp.post(f"/<{ID_CONVERTER}:wallet_id>/topups")
 @operator_required
 def top_up(wallet_id: int):
     """An operator's top-up; the hidden idempotency_key makes a resubmit a replay."""
@@ -210,7 +211,7 @@ def top_up(wallet_id: int):
         user_id=current_user.id, idempotency_key=form["idempotency_key"] or None))
 
 
-@bp.post("/<int:wallet_id>/purchases")
+@bp.post(f"/<{ID_CONVERTER}:wallet_id>/purchases")
 @operator_required
 def purchase(wallet_id: int):
     """An operator's utility purchase from the wallet's balance."""
@@ -273,7 +274,7 @@ def _pay_message(tx) -> str:
             f"Balance now {format_rand(tx.balance_after)}.")
 
 
-@bp.post("/<int:wallet_id>/purchases/preview")
+@bp.post(f"/<{ID_CONVERTER}:wallet_id>/purchases/preview")
 @operator_required
 def purchase_preview(wallet_id: int):
     """What the amount would buy at the estate's tariff; buys nothing."""
