@@ -79,3 +79,25 @@ def test_upgrade_creates_the_search_expression_indexes(tmp_path):
     assert expected == {"ix_units_number_lower", "ix_people_first_lower",
                         "ix_people_last_lower", "ix_people_full_lower"}
     assert expected <= names
+
+
+def test_concurrent_upgrades_wait_for_each_other(tmp_path):
+    """web, worker and beat start together and all migrate: none may fail or half-apply."""
+    import threading
+
+    url = f"sqlite:///{tmp_path / 'raced.db'}"
+    errors = []
+
+    def migrate():
+        try:
+            upgrade(url)
+        except Exception as exc:  # collected: any failure fails the test below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=migrate) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert tables(url) == set(Base.metadata.tables) | {"alembic_version"}

@@ -1,0 +1,144 @@
+"""`python -m bench SUBCOMMAND`: scan, latency, fanout, pages, all (the full run), smoke, report.
+
+Every subcommand prints one JSON line per measurement (also appended to
+bench/out/results.jsonl) and progress on stderr. See bench/RESULTS.md.
+"""
+from __future__ import annotations
+
+import argparse
+
+from .common import emit, load, machine
+
+
+def _sizes(text: str) -> list[int]:
+    """'10k,100k,1m' → [10000, 100000, 1000000]."""
+    out = []
+    for part in text.split(","):
+        part = part.strip().lower()
+        mult = {"k": 1_000, "m": 1_000_000}.get(part[-1:], 1)
+        out.append(int(float(part.rstrip("km")) * mult))
+    return out
+
+
+def cmd_scan(a) -> None:
+    """Scan throughput and memory against the per-wallet baseline."""
+    from . import scans
+
+    if a.publish:
+        scans.run_publish(_sizes(a.sizes), repeats=a.repeats)
+        return
+    scans.run(_sizes(a.sizes), a.scans.split(","), repeats=a.repeats,
+              baseline_upto=a.baseline_upto, usage_baseline_upto=a.usage_baseline_upto,
+              baseline_repeats=a.baseline_repeats, big_repeats=a.big_repeats, sql=a.sql)
+
+
+def cmd_latency(a) -> None:
+    """Top-up → resident's `notification` latency at fixed rates."""
+    from . import latency
+
+    latency.run([float(r) for r in a.rates.split(",")], duration=a.duration,
+                wallets=a.wallets, residents=a.residents)
+
+
+def cmd_fanout(a) -> None:
+    """One scan notifying N connected residents."""
+    from . import fanout
+
+    fanout.run(_sizes(a.clients), server=a.server, timeout=a.timeout, rounds=a.rounds)
+
+
+def cmd_pages(a) -> None:
+    """Wallet list pages at a size."""
+    from . import pages
+
+    pages.run(_sizes(a.wallets)[0], repeats=a.repeats)
+
+
+def cmd_all(a) -> None:
+    """Everything at the issue's sizes (about an hour and a half on two loaded cores)."""
+    from . import bounds, fanout, latency, pages, scans
+
+    emit({"bench": "machine", **machine(), **load()})
+    scans.run([10_000, 100_000, 1_000_000], big_repeats=a.big_repeats, sql=True)
+    scans.run_publish([10_000, 100_000, 1_000_000])
+    bounds.run(1_000_000)
+    pages.run(1_000_000, repeats=200)
+    latency.run([10, 20, 30, 50, 200], duration=a.duration)
+    fanout.run([500, 1000, 2000, 5000], server="werkzeug")
+    fanout.run([500, 1000, 2000, 5000], server="gevent")
+
+
+def cmd_smoke(a) -> None:
+    """Every benchmark at a toy size in under a minute (what tests/test_bench_smoke.py runs)."""
+    from . import smoke
+
+    smoke.run(gevent=a.gevent)
+
+
+def cmd_bounds(a) -> None:
+    """Floors: reading every wallet row, writing the notifications in one executemany."""
+    from . import bounds
+
+    bounds.run(_sizes(a.wallets)[0])
+
+
+def cmd_report(a) -> None:
+    """Markdown tables from bench/out/results.jsonl."""
+    from . import report
+
+    report.run()
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line."""
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("scan", help=cmd_scan.__doc__)
+    s.add_argument("--sizes", default="10k,100k,1m")
+    s.add_argument("--scans", default="low_credit,critical_credit,high_usage")
+    s.add_argument("--repeats", type=int, default=3)
+    s.add_argument("--big-repeats", type=int, help="repeats at 1M (default: --repeats)")
+    s.add_argument("--baseline-upto", type=int, default=100_000)
+    s.add_argument("--usage-baseline-upto", type=int, default=10_000,
+                   help="the high-usage baseline makes one query per meter: ~11 min at 100k")
+    s.add_argument("--baseline-repeats", type=int, default=3)
+    s.add_argument("--sql", action="store_true", help="time each SQL statement (first repeat)")
+    s.add_argument("--publish", action="store_true",
+                   help="instead: the low-credit scan publishing every notification (worker)")
+    s = sub.add_parser("latency", help=cmd_latency.__doc__)
+    s.add_argument("--rates", default="10,50,200")
+    s.add_argument("--duration", type=float, default=60.0)
+    s.add_argument("--wallets", type=int, default=2000)
+    s.add_argument("--residents", type=int, default=50)
+    s = sub.add_parser("fanout", help=cmd_fanout.__doc__)
+    s.add_argument("--clients", default="500,1000,2000,5000")
+    s.add_argument("--server", choices=["werkzeug", "gevent"], default="werkzeug")
+    s.add_argument("--timeout", type=float, default=60.0)
+    s.add_argument("--rounds", type=int, default=3)
+    s = sub.add_parser("pages", help=cmd_pages.__doc__)
+    s.add_argument("--wallets", default="1m")
+    s.add_argument("--repeats", type=int, default=200)
+    s = sub.add_parser("all", help=cmd_all.__doc__)
+    s.add_argument("--duration", type=float, default=60.0)
+    s.add_argument("--big-repeats", type=int, default=3)
+    sub.add_parser("report", help=cmd_report.__doc__)
+    s = sub.add_parser("bounds", help=cmd_bounds.__doc__)
+    s.add_argument("--wallets", default="1m")
+    s = sub.add_parser("smoke", help=cmd_smoke.__doc__)
+    s.add_argument("--gevent", action="store_true", help="also fan out through gunicorn gevent")
+    return p
+
+
+COMMANDS = {"scan": cmd_scan, "latency": cmd_latency, "fanout": cmd_fanout,
+            "pages": cmd_pages, "all": cmd_all, "smoke": cmd_smoke, "report": cmd_report,
+            "bounds": cmd_bounds}
+
+
+def main(argv=None) -> None:
+    """Parse and run."""
+    args = parser().parse_args(argv)
+    COMMANDS[args.command](args)
+
+
+if __name__ == "__main__":
+    main()

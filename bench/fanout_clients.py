@@ -1,0 +1,110 @@
+"""The fan-out clients: N Socket.IO residents in one process under gevent, then one scan.
+
+Run by bench.fanout as `python -m bench.fanout_clients URL SPEC_JSON`; gevent makes each
+client's threads greenlets, so thousands fit in one process. Prints one JSON object.
+"""
+from gevent import monkey
+
+monkey.patch_all()
+
+import json  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import gevent  # noqa: E402
+import gevent.pool  # noqa: E402
+import requests  # noqa: E402
+import socketio  # noqa: E402
+
+CONNECT_AT_ONCE = 50
+
+
+def connect_all(url: str, tokens: list[str], arrived: dict, kind: str) -> tuple[list, int]:
+    """Connect one client per token, CONNECT_AT_ONCE at a time; (clients, failures)."""
+    clients, failed = [], 0
+
+    def one(i: int, token: str):
+        """Connect client i; its handler records the first `kind` notification."""
+        nonlocal failed
+        client = socketio.Client(reconnection=False)
+
+        def on_notification(data, i=i):
+            """First arrival of the scan's notification for this client."""
+            if data.get("type") == kind and i not in arrived:
+                arrived[i] = time.monotonic()
+
+        client.on("notification", on_notification)
+        try:
+            client.connect(url, auth={"token": token}, transports=["websocket"],
+                           wait_timeout=30)
+            clients.append(client)
+        except (socketio.exceptions.ConnectionError, OSError):  # counted; the run goes on
+            failed += 1
+
+    pool = gevent.pool.Pool(CONNECT_AT_ONCE)
+    for i, token in enumerate(tokens):
+        pool.spawn(one, i, token)
+    pool.join()
+    return clients, failed
+
+
+def one_round(url: str, spec: dict, arrived: dict, expected: int) -> dict:
+    """Reset the alerts, press "Run now" as the operator, wait for every client or the
+    timeout; the arrival times (seconds after the press) and when the task run finished."""
+    from bench.common import reset_alerts
+
+    reset_alerts(spec["db"])
+    arrived.clear()
+    gevent.sleep(1.0)
+    auth = {"Authorization": f"Bearer {spec['operator_token']}"}
+    t0 = time.monotonic()
+    try:
+        r = requests.post(f"{url}/api/v1/scans/{spec['scan']}/run", headers=auth,
+                          timeout=spec["timeout"])
+        status, run_id = r.status_code, (r.json()["task_run"]["id"] if r.status_code == 202
+                                         else None)
+    except requests.RequestException as exc:  # the server did not answer "Run now" at all
+        return {"run_status": None, "run_error": f"{type(exc).__name__} after "
+                f"{time.monotonic() - t0:.0f} s", "waited": round(time.monotonic() - t0, 2),
+                "run_state": None, "notified": None,
+                "latencies": sorted(arrived[i] - t0 for i in arrived)}
+    deadline = t0 + spec["timeout"]
+    while len(arrived) < expected and time.monotonic() < deadline:
+        gevent.sleep(0.02)
+    waited = time.monotonic() - t0
+    finished = None
+    while run_id and time.monotonic() < deadline + 60:
+        try:
+            state = requests.get(f"{url}/api/v1/task-runs/{run_id}", headers=auth,
+                                 timeout=30).json()
+        except requests.RequestException:
+            continue
+        if state.get("state") in ("succeeded", "failed"):
+            finished = state
+            break
+        gevent.sleep(0.2)
+    return {"run_status": status, "waited": round(waited, 2),
+            "run_state": finished and finished["state"],
+            "notified": finished and (finished.get("result") or {}).get("notified"),
+            "latencies": sorted(arrived[i] - t0 for i in arrived)}
+
+
+def main() -> None:
+    """Connect, run the scan `rounds` times with everyone connected, report each round."""
+    with open(sys.argv[2]) as f:
+        url, spec = sys.argv[1], json.load(f)
+    arrived: dict[int, float] = {}
+    started = time.monotonic()
+    clients, failed = connect_all(url, spec["tokens"], arrived, spec["kind"])
+    connect_seconds = time.monotonic() - started
+    rounds = [one_round(url, spec, arrived, len(clients)) for _ in range(spec["rounds"])]
+    pool = gevent.pool.Pool(500)
+    for c in clients:
+        pool.spawn(c.disconnect)
+    pool.join(timeout=30)
+    print(json.dumps({"connected": len(clients), "connect_failed": failed,
+                      "connect_seconds": round(connect_seconds, 1), "rounds": rounds}))
+
+
+if __name__ == "__main__":
+    main()

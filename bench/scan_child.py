@@ -1,0 +1,159 @@
+"""One scan measurement in a fresh process, so its peak memory is its own.
+
+Run by bench.scans as `python -m bench.scan_child DB SCAN MODE [--profile FILE]`; prints
+one JSON object: seconds, peak and start memory, counts, and (with --sql) time per statement.
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from bench.common import db_url, peak_mb, rss_mb, scan_now
+
+TASKS = {"low_credit": "check_low_credit_wallets",
+         "critical_credit": "check_critical_credit_wallets",
+         "high_usage": "analyze_high_usage"}
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process so far: unlike wall time, barely changed by
+    other processes competing for the two cores."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def sql_timer(engine) -> dict:
+    """Total seconds and count per SQL statement shape (first 90 characters), via events."""
+    from sqlalchemy import event
+
+    totals: dict[str, list] = defaultdict(lambda: [0.0, 0])
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _before(conn, cursor, statement, params, context, executemany):
+        """Start the clock."""
+        conn.info["bench_t0"] = time.perf_counter()
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _after(conn, cursor, statement, params, context, executemany):
+        """Add the statement's time to its shape."""
+        key = " ".join(statement.split())[:90]
+        entry = totals[key]
+        entry[0] += time.perf_counter() - conn.info.pop("bench_t0", time.perf_counter())
+        entry[1] += 1
+
+    return totals
+
+
+def warm_up(session, scan: str, now) -> None:
+    """Compile the scan's statements and configure the mappers on a small id range, then roll
+    it back: a worker pays this once per process, not once per scan, so it is not timed.
+    (Uses the private scans._chunk, which runs one chunk without committing.)"""
+    from sqlalchemy.orm import configure_mappers
+
+    from dashboard.models import Meter, Wallet
+    from dashboard.services import scans
+
+    configure_mappers()
+    model = Meter if scan == "high_usage" else Wallet
+    lo, _ = scans.id_range(session, model)
+    scans._chunk(session, scan, lo, lo + 199, now, None, scans.ScanResult(scan=scan),
+                 "Africa/Johannesburg")
+    session.rollback()
+
+
+def publisher(session, redis_url: str, spent: list):
+    """A progress callback that publishes each chunk's notifications as the worker's scan
+    task does (worker/tasks.py), through an emit-only Socket.IO on Redis; adds the seconds it
+    spends publishing to spent[0]."""
+    from flask_socketio import SocketIO
+
+    from dashboard import events
+
+    events.init(SocketIO(message_queue=redis_url, channel="bench-scan-publish"))
+    published = 0
+
+    def progress(done, total, result) -> None:
+        """Publish what the last chunk made."""
+        nonlocal published
+        started = time.perf_counter()
+        events.publish_notifications(session, result.notification_ids[published:])
+        published = len(result.notification_ids)
+        spent[0] += time.perf_counter() - started
+
+    return progress
+
+
+def measure(path: Path, scan: str, mode: str, *, sql: bool = False,
+            profile: str | None = None, chunk_size: int | None = None,
+            publish: str | None = None) -> dict:
+    """Run one scan (`new`: services.scans.run_scan; `baseline`: bench.baseline); with
+    `publish` (a Redis URL) the new scan also publishes every notification, as the worker."""
+    from dashboard.db import Session, init_engine
+    from dashboard.services.scans import DEFAULT_CHUNK, run_scan
+
+    from . import baseline
+
+    engine = init_engine(db_url(path))
+    session = Session()
+    now = scan_now(path)
+    if mode == "new":
+        warm_up(session, scan, now)
+    totals = sql_timer(engine) if sql else None
+    start_mb = rss_mb()
+    cpu0 = cpu_seconds()
+    profiler = cProfile.Profile() if profile else None
+    started = time.perf_counter()
+    if profiler:
+        profiler.enable()
+    spent = [0.0]
+    if mode == "new":
+        result = run_scan(session, TASKS[scan], now=now, keep_ids=bool(publish),
+                          chunk_size=chunk_size or DEFAULT_CHUNK,
+                          progress=publisher(session, publish, spent) if publish else None)
+        counts = {"scanned": result.scanned, "notifications": result.notified,
+                  "chunks": result.chunks}
+        if publish:
+            counts["publish_seconds"] = round(spent[0], 4)
+    elif scan == "high_usage":
+        counts = baseline.usage_scan(session, now)
+    else:
+        counts = baseline.credit_scan(session, scan, now)
+    session.commit()
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(profile)
+    seconds = time.perf_counter() - started
+    cpu = cpu_seconds() - cpu0
+    counts.setdefault("notifications", counts.pop("notified", None))
+    out = {"seconds": round(seconds, 4), "cpu_seconds": round(cpu, 4),
+           "peak_mb": round(peak_mb(), 1), "start_mb": round(start_mb, 1), **counts}
+    if totals is not None:
+        out["sql"] = sorted(([round(t, 4), n, k] for k, (t, n) in totals.items()),
+                            reverse=True)[:12]
+    Session.remove()
+    return out
+
+
+def main() -> None:
+    """Command line of the child."""
+    p = argparse.ArgumentParser()
+    p.add_argument("db", type=Path)
+    p.add_argument("scan", choices=list(TASKS))
+    p.add_argument("mode", choices=["new", "baseline"])
+    p.add_argument("--sql", action="store_true")
+    p.add_argument("--profile")
+    p.add_argument("--chunk-size", type=int)
+    p.add_argument("--publish", help="Redis URL: publish as the worker does")
+    a = p.parse_args()
+    print(json.dumps(measure(a.db, a.scan, a.mode, sql=a.sql, profile=a.profile,
+                             chunk_size=a.chunk_size, publish=a.publish)))
+
+
+if __name__ == "__main__":
+    main()
