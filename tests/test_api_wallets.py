@@ -11,10 +11,6 @@ from tests import factories
 from tests.conftest import private_broker_url
 
 
-
-
-
-
 @pytest.fixture
 def op(db, client):
     """Operator bearer headers."""

@@ -15,9 +15,6 @@ from dashboard.services import credit_alerts, transactions
 from dashboard.services.scans import run_scan
 from tests import factories
 
-
-
-
 T0 = datetime(2026, 3, 10, 4, 0, 0, tzinfo=timezone.utc)  # 06:00 in Johannesburg
 
 

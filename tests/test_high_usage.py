@@ -9,9 +9,6 @@ from dashboard.models import MeterReading, Notification
 from dashboard.services import high_usage
 from dashboard.services.scans import run_scan
 
-
-
-
 NOW = datetime(2026, 3, 10, 5, 0, tzinfo=timezone.utc)  # 07:00 in Johannesburg
 RECORDED = datetime(2026, 4, 1, tzinfo=timezone.utc)  # "now" while recording (no future times)
 

@@ -10,9 +10,6 @@ from dashboard.services.errors import ValidationFailed
 from dashboard.services.readings import record_reading
 from tests import factories
 
-
-
-
 NOW = datetime(2026, 3, 10, 8, 0, tzinfo=timezone.utc)
 
 

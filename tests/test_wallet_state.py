@@ -16,9 +16,6 @@ from dashboard.services.wallet_state import (
 )
 from tests import factories
 
-
-
-
 D = Decimal
 NOW = datetime(2026, 3, 10, 8, 0, tzinfo=timezone.utc)
 

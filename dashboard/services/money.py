@@ -42,7 +42,8 @@ def parse_amount(value, field: str = "amount", *, allow_zero: bool = False,
     try:
         amount = Decimal(text).quantize(Decimal("0.01"))
     except InvalidOperation:  # pragma: no cover - the pattern already rules this out
-        raise ValidationFailed("Invalid amount.", fields={field: "Enter an amount in rand."})
+        raise ValidationFailed("Invalid amount.",
+                               fields={field: "Enter an amount in rand."}) from None
     if amount == 0 and not allow_zero:
         raise ValidationFailed(f"Invalid {field.replace('_', ' ')}.",
                                fields={field: "The amount must be more than zero."})
