@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import request, session
 from flask_login import current_user
 
+from .errors import error_response
 from .extensions import csrf
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -21,6 +22,16 @@ def uses_bearer_token() -> bool:
 
 def init_app(app) -> None:
     """Register the CSRF check and the response headers."""
+
+    @app.before_request
+    def _refuse_nul_characters():
+        """No field may hold a NUL character: PostgreSQL cannot store one (a 500 there), and no
+        name, amount or search needs it. Refused up front, for every form, query and body."""
+        values = [*request.args.values(), *request.form.values()]
+        if any("\x00" in v for v in values) or (
+                request.is_json and b"\\u0000" in request.get_data(cache=True)):
+            return error_response(400, "Text may not contain NUL characters.", code="bad_text")
+        return None
 
     @app.before_request
     def _check_csrf():

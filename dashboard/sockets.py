@@ -34,13 +34,13 @@ from .auth import user_for_token
 from .db import Session
 from .models import Notification, User
 from .services import notifications
+from .services.ids import MAX_ID
 from .services.serialize import notification_json
 
 log = logging.getLogger(__name__)
 
 SYNC_LIMIT = 500  # rows per query while catching up
 STAFF_BACKLOG = 1000  # operators see every notification; a feed needs only the recent ones
-MAX_ID = 2**63 - 1  # the largest id the database holds
 MAX_TOKEN_LENGTH = 1000  # ours are ~100 characters; do not verify megabytes
 FIRST_LISTEN_WAIT = 3.0  # the Redis listener starts with the first connection of a process
 REVALIDATE_SECONDS = 30

@@ -7,11 +7,12 @@ from flask import request
 from flask_login import current_user
 
 from ..services.errors import Forbidden, NotFound, ServiceError, ValidationFailed
+from ..services.ids import ID_CONVERTER, MAX_ID, parse_id
 
 # Route converter for ids: Werkzeug's plain `int` accepts any length, and an id beyond 64 bits
 # made the database driver raise OverflowError (a 500). With a bound it is a 404 like any
 # other id that does not exist.
-ID = "int(max=9223372036854775807)"
+ID = ID_CONVERTER
 
 
 class Unauthorized(ServiceError):
@@ -98,9 +99,11 @@ def int_arg(name: str) -> int | None:
     if value in (None, ""):
         return None
     # ASCII digits: str.isdigit() is also true for "²", on which int() raised (a 500).
-    if not value.isascii() or not value.isdigit() or len(value) > 18:
-        raise ValidationFailed(f"Invalid {name}.", fields={name: "Use a whole number."})
-    return int(value)
+    number = parse_id(value)
+    if number is None:
+        raise ValidationFailed(f"Invalid {name}.", fields={
+            name: f"Use a whole number from 0 to {MAX_ID}."})
+    return number
 
 
 def listing(items: list, next_cursor: str | None = None) -> dict:

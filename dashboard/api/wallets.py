@@ -12,11 +12,11 @@ from ..db import Session
 from ..models import Estate, Transaction, Unit, utcnow
 from ..services import transactions, wallets
 from ..services.errors import Forbidden, ValidationFailed
+from ..services.ids import MAX_ID
 from ..services.serialize import transaction_json, wallet_json
 from . import bp
 from .helpers import ID, int_arg, json_body, listing, require, signed_in
 
-_MAX_ID = 2**63 - 1
 _BALANCE_RE = re.compile(r"[0-9]{1,15}\.[0-9]{2}")
 
 
@@ -29,7 +29,7 @@ def checked_cursor() -> str | None:
     raw = request.args.get("cursor")
     values = wallets.decode_cursor(raw)
     if values is not None:
-        good_id = type(values["id"]) is int and 0 <= values["id"] <= _MAX_ID
+        good_id = type(values["id"]) is int and 0 <= values["id"] <= MAX_ID
         balance = values.get("balance", "0.00")
         if not good_id or not isinstance(balance, str) or not _BALANCE_RE.fullmatch(balance):
             raise ValidationFailed("Invalid cursor.",

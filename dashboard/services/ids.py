@@ -1,17 +1,19 @@
-"""Ids from URLs and forms: whole numbers that fit the database's 64-bit integers."""
+"""Ids from URLs and forms: whole numbers that fit the database's id columns."""
 from __future__ import annotations
 
+#: The largest id: id columns are INTEGER, 32-bit on PostgreSQL (SQLite allows more).
+MAX_ID = 2**31 - 1
 #: Werkzeug route converter for ids: a larger number is a 404, not an overflow (a 500).
-ID_CONVERTER = "int(max=9223372036854775807)"
+ID_CONVERTER = f"int(max={MAX_ID})"
 
 
 def parse_id(value) -> int | None:
-    """The id in `value`, or None for anything else ("", "²", "٣", 30 digits, "-1").
+    """The id in `value`, or None for anything else ("", "²", "٣", beyond MAX_ID, "-1").
 
     str.isdigit() alone accepts superscripts and other scripts' digits, which int() then
     refuses or reads as a number nobody typed.
     """
     text = str(value or "").strip()
-    if text.isascii() and text.isdigit() and len(text) <= 18:
+    if text.isascii() and text.isdigit() and len(text) <= 18 and int(text) <= MAX_ID:
         return int(text)
     return None

@@ -23,6 +23,7 @@ from ..models import (
     Wallet,
     utcnow,
 )
+from .ids import MAX_ID
 from .errors import NotFound, ValidationFailed
 from .money import parse_amount
 from .wallet_state import compute_state, spend_30d
@@ -104,7 +105,8 @@ def decode_cursor(cursor: str | None) -> dict | None:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not isinstance(values, dict) or not isinstance(values.get("id"), int):
+        if not isinstance(values, dict) or type(values.get("id")) is not int \
+                or not 0 <= values["id"] <= MAX_ID:
             raise ValueError
         return values
     except (ValueError, TypeError, UnicodeDecodeError):

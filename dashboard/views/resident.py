@@ -28,12 +28,13 @@ from ..models import Wallet, utcnow
 from ..services import notifications, wallets
 from ..services import resident as view_model
 from ..services import resident_forms as forms
+from ..services.ids import ID_CONVERTER
 from .access import resident_required
 
 bp = Blueprint("resident", __name__, url_prefix="/me")
 # Werkzeug's plain `int` takes any length, and an id beyond 64 bits makes the database driver
 # raise OverflowError (a 500); bounded, it is a 404 like any other id that is not yours.
-ID = "int(max=9223372036854775807)"
+ID = ID_CONVERTER
 
 
 # -- helpers ---------------------------------------------------------------------------------
