@@ -23,8 +23,8 @@ from ..models import (
     Wallet,
     utcnow,
 )
-from .ids import MAX_ID
 from .errors import NotFound, ValidationFailed
+from .ids import MAX_ID
 from .money import parse_amount
 from .wallet_state import compute_state, spend_30d
 
