@@ -584,6 +584,7 @@ def test_numeric_query_arguments_in_the_api(world, value):
     for url in (f"/api/v1/notifications?after_id={value}", f"/api/v1/task-runs?cursor={value}",
                 f"/api/v1/wallets?estate_id={value}", f"/api/v1/notifications?cursor={value}"):
         r = world.api.get(url, headers=world.op)
+        assert r.status_code == 422, (url, r.status_code)
         refused_json(r)
 
 
