@@ -11,14 +11,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
 
-from ..models import Estate, Unit, Wallet
+from ..models import Estate, Notification, Unit, Wallet
+from ..models.types import UTCDateTime
 from . import messages, notifications
-from .sqlfuncs import add_hours
-from .wallet_state import days_left, spend_30d_sql, state_sql
+from .messages import PRIORITIES
+from .sqlfuncs import add_hours, format_sql, insert_ignore, json_object, money_text, rand_text, text_sql
+from .wallet_state import days_left_tenths_sql, spend_30d_sql, state_sql
 
 # A daily scan may start a few seconds earlier than the one before it; without this slack a
 # 24-hour window would make it skip every other day.
@@ -74,38 +88,91 @@ def alert_pass(session, kind: str, where, now: datetime, *, task_run_id: int | N
         return result
     session.execute(update(Wallet.__table__).where(in_state, window_open)
                     .values({seq_col: w[seq_col] + 1, at_col: now}))
-    claimed = session.execute(
-        select(Wallet.id, getattr(Wallet, seq_col), Wallet.balance, Wallet.low_balance_threshold,
-               Wallet.alert_mode, Unit.number, Estate.name,
-               spend_30d_sql(now).label("spend_30d"))
-        .join(Unit, Unit.id == Wallet.unit_id).join(Estate, Estate.id == Unit.estate_id)
-        .where(in_state, getattr(Wallet, at_col) == now)
-    ).all()
-    rows = [_row(kind, c, now, task_run_id) for c in claimed]
-    result.notification_ids = notifications.store(session, rows)
-    # Count what was stored, not what was selected: a repeat at the same `now` re-reads
+    result.notification_ids = insert_alerts(session, kind, and_(in_state, w[at_col] == now), now,
+                                            task_run_id=task_run_id)
+    # Count what was stored, not what was claimed: a repeat at the same `now` re-reads
     # wallets an earlier pass claimed, and their notifications already exist.
     result.notified = len(result.notification_ids)
     return result
 
 
-def _row(kind: str, claimed, now: datetime, task_run_id: int | None) -> dict:
-    """The notification for one claimed wallet."""
-    wallet_id, seq, balance, threshold, mode, unit_number, estate, spend = claimed
-    spend = spend or Decimal(0)
-    unit = f"{unit_number}, {estate}"
-    data = {"wallet_id": wallet_id, "balance": f"{balance:.2f}", "threshold": f"{threshold:.2f}",
-            "task_run_id": task_run_id}
+def insert_alerts(session, kind: str, claimed, now: datetime, *, task_run_id: int | None
+                  ) -> list[int]:
+    """Write the `kind` alert of every wallet matching `claimed`, and its deliveries.
+
+    One INSERT … SELECT builds every row in the database, message text included (the
+    templates of `messages`, rendered by `format_sql`), so no Python runs per wallet. ON
+    CONFLICT DO NOTHING skips a dedup_key that exists; RETURNING gives the ids this call made
+    and no others, even when another writer races on the same keys. Returns them in id order.
+    """
+    _, seq_col, _ = KINDS[kind]
+    figures = _claimed_figures(kind, claimed, now, seq_col)
+    f = figures.c
+    balance, threshold = rand_text(f.balance), rand_text(f.threshold)
+    data = dict(wallet_id=f.wallet_id, balance=money_text(f.balance),
+                threshold=money_text(f.threshold), task_run_id=cast(literal(task_run_id), Integer))
     if kind == "critical_credit":
-        title, message = messages.critical_credit(unit, balance, threshold)
+        title = messages.CRITICAL_CREDIT_TITLE
+        message = format_sql(messages.CRITICAL_CREDIT, unit=f.unit, balance=balance)
+        data_sql = _json(data)
     else:
-        left = days_left(balance, spend) if mode == "days" else None
-        if left is not None:
-            data["days_left"] = str(left)
-        title, message = messages.low_credit(unit, balance, threshold, left)
-    return notifications.notification_row(
-        kind, title, message, dedup_key=f"{kind}:{wallet_id}:{seq}", now=now,
-        wallet_id=wallet_id, task_run_id=task_run_id, data=data)
+        title = messages.LOW_CREDIT_TITLE
+        days = cast(f.tenths // 10, String) + "." + cast(f.tenths % 10, String)
+        with_days = f.tenths.is_not(None)
+        message = case(
+            (with_days, format_sql(messages.LOW_CREDIT_DAYS, unit=f.unit, balance=balance,
+                                   days_left=days)),
+            else_=format_sql(messages.LOW_CREDIT, unit=f.unit, balance=balance, threshold=threshold))
+        data_sql = case((with_days, _json({**data, "days_left": days})), else_=_json(data))
+    rows = select(text_sql(kind), text_sql(title), message, text_sql(PRIORITIES[kind]),
+                  f.wallet_id, data_sql, f.dedup_key, literal(now, UTCDateTime()),
+                  data["task_run_id"]).order_by(f.wallet_id)
+    stmt = (insert_ignore(session, Notification.__table__)
+            .from_select(["type", "title", "message", "priority", "wallet_id", "data", "dedup_key",
+                          "created_at", "task_run_id"], rows)
+            .returning(Notification.__table__.c.id))
+    ids = sorted(session.scalars(stmt))
+    if ids:
+        notifications.deliver(session, ids[0], ids[-1])
+    return ids
+
+
+def _claimed_figures(kind: str, claimed, now: datetime, seq_col: str):
+    """The claimed wallets with what their message quotes, as a materialized CTE.
+
+    Materialized so the 30-day spend (a correlated sum over purchases) runs once per wallet:
+    inlined, the days-left text and the JSON would each evaluate it again. Money is in cents;
+    `tenths` (days left × 10) is NULL unless the wallet is in days mode with purchases.
+    """
+    w = Wallet.__table__.c
+    u, e = Unit.__table__.c, Estate.__table__.c
+    balance = type_coerce(w.balance, BigInteger)
+    columns = [w.id.label("wallet_id"), balance.label("balance"),
+               type_coerce(w.low_balance_threshold, BigInteger).label("threshold"),
+               (u.number + ", " + e.name).label("unit"),
+               (text_sql(f"{kind}:") + cast(w.id, String) + ":" + cast(w[seq_col], String)
+                ).label("dedup_key")]
+    if kind == "low_credit":
+        # A cast, not a type: PostgreSQL's sum() of bigint is numeric, and numeric division
+        # would not be the integer division days_left_tenths_sql relies on.
+        spend = cast(spend_30d_sql(now), BigInteger)
+        in_days = case((w.alert_mode == "days", spend), else_=None)
+        columns.append(in_days.label("spend"))
+    inner = (select(*columns)
+             .select_from(Wallet.__table__.join(Unit.__table__, u.id == w.unit_id)
+                          .join(Estate.__table__, e.id == u.estate_id))
+             .where(claimed).cte(f"claimed_{kind}").prefix_with("MATERIALIZED"))
+    if kind != "low_credit":
+        return inner
+    c = inner.c
+    tenths = case((c.spend > 0, days_left_tenths_sql(c.balance, c.spend)), else_=None)
+    return select(c.wallet_id, c.balance, c.threshold, c.unit, c.dedup_key,
+                  tenths.label("tenths")).subquery()
+
+
+def _json(pairs: dict) -> json_object:
+    """A JSON object of SQL values, keys in the given order."""
+    return json_object(*(part for item in pairs.items() for part in item))
 
 
 def check_wallets(session, where, now: datetime, *, task_run_id: int | None = None

@@ -24,23 +24,18 @@ def format_quantity(value: Decimal) -> str:
     return text or "0"
 
 
-def low_credit(unit: str, balance: Decimal, threshold: Decimal, days_left: Decimal | None):
-    """Balance under the resident's alert level (or few days of credit left)."""
-    title = "Your credit is running low"
-    if days_left is not None:
-        body = (f"Unit {unit} has {format_rand(balance)} left, about {days_left} days at your "
-                f"usual spend. Top up soon so your supply stays on.")
-    else:
-        body = (f"Unit {unit} has {format_rand(balance)} left, below your alert level of "
-                f"{format_rand(threshold)}. Top up soon so your supply stays on.")
-    return title, body
+# Credit alerts are written in SQL, a whole chunk of wallets per statement
+# (credit_alerts.insert_alerts renders these templates with sqlfuncs.format_sql). Amounts
+# read as `format_rand` gives them, days left with one decimal (wallet_state.days_left).
+LOW_CREDIT_TITLE = "Your credit is running low"
+LOW_CREDIT = ("Unit {unit} has {balance} left, below your alert level of {threshold}. "
+              "Top up soon so your supply stays on.")
+LOW_CREDIT_DAYS = ("Unit {unit} has {balance} left, about {days_left} days at your usual spend. "
+                   "Top up soon so your supply stays on.")
+CRITICAL_CREDIT_TITLE = "Your credit is almost finished"
+CRITICAL_CREDIT = ("Unit {unit} has only {balance} left. Top up now so your electricity and "
+                   "water are not cut off.")
 
-
-def critical_credit(unit: str, balance: Decimal, threshold: Decimal):
-    """Balance under a fifth of the alert level: the supply may stop soon."""
-    return ("Your credit is almost finished",
-            f"Unit {unit} has only {format_rand(balance)} left. Top up now so your electricity "
-            f"and water are not cut off.")
 
 
 def topup_success(unit: str, amount: Decimal, balance_after: Decimal):

@@ -1,10 +1,15 @@
 """Small SQL constructs that differ between SQLite and PostgreSQL, compiled per dialect."""
 from __future__ import annotations
 
+import re
+from string import Formatter
+
+from sqlalchemy import cast, literal
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.expression import FunctionElement
-from sqlalchemy.types import Float
+from sqlalchemy.types import JSON, Float, String
 
 from ..models.types import UTCDateTime
 
@@ -59,3 +64,111 @@ def insert_ignore(session, table):
     dialect = session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
     return module.insert(table).on_conflict_do_nothing()
+
+
+class rand_text(FunctionElement):  # noqa: N801
+    """An amount in cents shown as money.format_rand does: `R 1,234.50`, `-R 12.00`."""
+
+    type = String()
+    inherit_cache = True
+    name = "rand_text"
+
+
+@compiles(rand_text, "sqlite")
+def _rand_text_sqlite(element, compiler, **kw):
+    """printf's `,` flag groups thousands (SQLite 3.38 and later)."""
+    (cents,) = [compiler.process(c, **kw) for c in element.clauses]
+    return (f"(CASE WHEN {cents} < 0 THEN '-' ELSE '' END || 'R ' || "
+            f"printf('%,d', abs({cents}) / 100) || '.' || printf('%02d', abs({cents}) % 100))")
+
+
+@compiles(rand_text, "postgresql")
+def _rand_text_pg(element, compiler, **kw):
+    """to_char groups thousands with a literal comma (not the locale's separator). mod(), not
+    `%`, which psycopg's parameter style would take for a placeholder."""
+    (cents,) = [compiler.process(c, **kw) for c in element.clauses]
+    return (f"(CASE WHEN {cents} < 0 THEN '-' ELSE '' END || 'R ' || "
+            f"to_char(abs({cents}) / 100, 'FM999,999,999,999,990') || '.' || "
+            f"lpad(CAST(mod(abs({cents}), 100) AS TEXT), 2, '0'))")
+
+
+class money_text(FunctionElement):  # noqa: N801
+    """An amount in cents as the API's money string, money.money_str: `1234.50`, `-0.05`."""
+
+    type = String()
+    inherit_cache = True
+    name = "money_text"
+
+
+@compiles(money_text, "sqlite")
+def _money_text_sqlite(element, compiler, **kw):
+    """Integer division and remainder of the absolute value, so -5 cents is `-0.05`."""
+    (cents,) = [compiler.process(c, **kw) for c in element.clauses]
+    return (f"(CASE WHEN {cents} < 0 THEN '-' ELSE '' END || (abs({cents}) / 100) || '.' || "
+            f"printf('%02d', abs({cents}) % 100))")
+
+
+@compiles(money_text, "postgresql")
+def _money_text_pg(element, compiler, **kw):
+    """The same on PostgreSQL, with explicit casts to text."""
+    (cents,) = [compiler.process(c, **kw) for c in element.clauses]
+    return (f"(CASE WHEN {cents} < 0 THEN '-' ELSE '' END || CAST(abs({cents}) / 100 AS TEXT) "
+            f"|| '.' || lpad(CAST(mod(abs({cents}), 100) AS TEXT), 2, '0'))")
+
+
+class json_object(FunctionElement):  # noqa: N801
+    """A JSON object from alternating constant keys and SQL values.
+
+    Keys are rendered inline (they are identifiers of ours, checked below); give bound values
+    an explicit CAST, because PostgreSQL cannot type a parameter of json_build_object.
+    """
+
+    type = JSON()
+    inherit_cache = True
+    name = "json_object"
+
+
+def _json_pairs(element, compiler, **kw) -> str:
+    """`'key', value, ...` with each key checked to be a plain identifier."""
+    parts = list(element.clauses)
+    out = []
+    for key, value in zip(parts[::2], parts[1::2], strict=True):
+        name = key.value
+        if not re.fullmatch(r"[a-z_]+", name):
+            raise ValueError(f"json_object key {name!r} is not a plain identifier")
+        out.append(f"'{name}', {compiler.process(value, **kw)}")
+    return ", ".join(out)
+
+
+@compiles(json_object, "sqlite")
+def _json_object_sqlite(element, compiler, **kw):
+    """SQLite's JSON1 (built in since 3.38)."""
+    return f"json_object({_json_pairs(element, compiler, **kw)})"
+
+
+@compiles(json_object, "postgresql")
+def _json_object_pg(element, compiler, **kw):
+    """PostgreSQL's json_build_object keeps the keys in the order given."""
+    return f"json_build_object({_json_pairs(element, compiler, **kw)})"
+
+
+def text_sql(value) -> ColumnElement:
+    """A bound string typed as text on every database (`'x' || col` needs a known type)."""
+    return cast(literal(value), String)
+
+
+def format_sql(template: str, **values) -> ColumnElement:
+    """The SQL counterpart of `template.format(**values)`: constant text and SQL values joined
+    with `||`, so a message has one wording whether Python or the database renders it."""
+    parts: list[ColumnElement] = []
+    for text, field, spec, conversion in Formatter().parse(template):
+        if text:
+            parts.append(text_sql(text))
+        if field is not None:
+            if spec or conversion:
+                raise ValueError(f"format_sql supports plain {{name}} fields only: {template!r}")
+            parts.append(cast(values[field], String))
+    result = parts[0]
+    for part in parts[1:]:
+        result = result + part
+    return result

@@ -39,10 +39,27 @@ def compute_state(balance: Decimal, threshold: Decimal, mode: str, low_days: int
 
 
 def days_left(balance: Decimal, spend_30d: Decimal) -> Decimal | None:
-    """Days of credit left at the 30-day average spend; None when there is no spend."""
+    """Days of credit left at the 30-day average spend, to 0.1 rounding half up; None when
+    there is no spend.
+
+    balance ÷ (spend ÷ 30) in tenths, in integer cents, so `days_left_tenths_sql` (the scans)
+    gives the same figure to the last digit.
+    """
     if spend_30d <= 0:
         return None
-    return (balance / (spend_30d / SPEND_WINDOW_DAYS)).quantize(Decimal("0.1"))
+    tenths = _tenths(int(balance * 100), int(spend_30d * 100))
+    return Decimal(tenths).scaleb(-1)
+
+
+def _tenths(balance_cents: int, spend_cents: int) -> int:
+    """round_half_up(10 × 30 × balance ÷ spend) for a positive spend and a balance ≥ 0."""
+    return (20 * SPEND_WINDOW_DAYS * balance_cents + spend_cents) // (2 * spend_cents)
+
+
+def days_left_tenths_sql(balance_cents, spend_cents) -> ColumnElement:
+    """`_tenths` in SQL (integer division on SQLite and PostgreSQL alike); the caller makes
+    sure the spend is positive and the balance not negative."""
+    return (20 * SPEND_WINDOW_DAYS * balance_cents + spend_cents) // (2 * spend_cents)
 
 
 def spend_since(now: datetime) -> datetime:
