@@ -1,4 +1,4 @@
-"""`python -m bench SUBCOMMAND`: scan, latency, fanout, pages, all (the full run), smoke, report.
+"""`python -m bench SUBCOMMAND`: scan, latency, fanout, pages, workers, all, smoke, report.
 
 Every subcommand prints one JSON line per measurement (also appended to
 bench/out/results.jsonl) and progress on stderr. See bench/RESULTS.md.
@@ -45,6 +45,16 @@ def cmd_fanout(a) -> None:
     from . import fanout
 
     fanout.run(_sizes(a.clients), server=a.server, timeout=a.timeout, rounds=a.rounds)
+
+
+def cmd_workers(a) -> None:
+    """One low-credit scan shared by 1, 2, ... worker processes (one slot each, as hosts)."""
+    from . import workers
+
+    workers.run(a.db, _sizes(a.wallets), [int(n) for n in a.workers.split(",")],
+                repeats=a.repeats, chunk_size=a.chunk_size, timeout=a.timeout,
+                warmup=not a.no_warmup, patience=a.patience,
+                seed_budget=a.seed_budget * 60 if a.seed_budget else None)
 
 
 def cmd_pages(a) -> None:
@@ -115,6 +125,18 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--server", choices=["werkzeug", "gevent"], default="werkzeug")
     s.add_argument("--timeout", type=float, default=60.0)
     s.add_argument("--rounds", type=int, default=3)
+    s = sub.add_parser("workers", help=cmd_workers.__doc__)
+    s.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    s.add_argument("--wallets", default="1m")
+    s.add_argument("--workers", default="1,2", help="worker process counts, e.g. 1,2")
+    s.add_argument("--repeats", type=int, default=3)
+    s.add_argument("--chunk-size", type=int, help="SCAN_CHUNK_SIZE (default: the app's, 20,000)")
+    s.add_argument("--timeout", type=float, default=3600.0, help="seconds one run may take")
+    s.add_argument("--no-warmup", action="store_true", help="skip the untimed first run")
+    s.add_argument("--patience", type=float, default=1800.0,
+                   help="SQLite: seconds to wait while another process has the file open")
+    s.add_argument("--seed-budget", type=float, default=25.0,
+                   help="PostgreSQL: minutes of seeding at most; fewer wallets if it runs out (0: none)")
     s = sub.add_parser("pages", help=cmd_pages.__doc__)
     s.add_argument("--wallets", default="1m")
     s.add_argument("--repeats", type=int, default=200)
@@ -130,8 +152,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {"scan": cmd_scan, "latency": cmd_latency, "fanout": cmd_fanout,
-            "pages": cmd_pages, "all": cmd_all, "smoke": cmd_smoke, "report": cmd_report,
-            "bounds": cmd_bounds}
+            "pages": cmd_pages, "workers": cmd_workers, "all": cmd_all, "smoke": cmd_smoke,
+            "report": cmd_report, "bounds": cmd_bounds}
 
 
 def main(argv=None) -> None:

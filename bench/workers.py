@@ -1,0 +1,616 @@
+"""Workers: one low-credit scan shared by 1, 2, ... worker processes standing in for hosts.
+
+For each worker count, that many `python run.py worker` processes (WORKER_CONCURRENCY=1, as
+scripts/run_celery_worker.sh starts one per host) on a private Redis; the scan is triggered
+as "Run now" does (scan_control.request_run: a queued task run, then the coordinator task
+`check_low_credit_wallets`, which queues one `scan_chunk` per id range); the clock runs from
+the trigger until the task run is seen finished. After each run: the notifications made,
+duplicates (count against distinct dedup keys and distinct wallets) and the wallets that
+should have been alerted (the state rule evaluated at the run's `scan_now`) against those
+that were. Alerts are reset before every run so every run notifies the same wallets.
+
+Worker counts alternate within a repeat (1, 2, 1, 2, ...), each run on freshly started
+workers, so every count sees the same machine load and the same start-up cost.
+
+SQLite uses the shared bench/out/wallets-N.db (reset between runs as every bench does);
+PostgreSQL a private cluster under bench/out/pg (port BENCH_PG_PORT, default 54341) with one
+database per size (`bench_1m`, ...), seeded once and kept for re-runs.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+
+from .common import (
+    FAST_HASH,
+    OUT,
+    PASSWORD,
+    ROOT,
+    SEED_BATCH,
+    add_residents,
+    analyze,
+    db_path,
+    db_url,
+    emit,
+    load,
+    log,
+    median,
+    prepare_db,
+    reset_alerts,
+)
+
+SCAN = "check_low_credit_wallets"
+KIND = "low_credit"
+STATE = "low"
+PG_PORT = int(os.environ.get("BENCH_PG_PORT", "54341"))
+PG_DATA = OUT / "pg"
+# A production-like server, not the test suite's fsync=off one: the scan commits once per chunk,
+# so durability costs little here; more shared buffers than the 128 MB default, fewer
+# checkpoints while seeding.
+PG_SETTINGS = {"shared_buffers": "1GB", "max_wal_size": "4GB", "max_connections": "100"}
+WORKDIR = OUT / "workers"
+
+
+def label(wallets: int) -> str:
+    """1000000 → '1m', 100000 → '100k' (database names and logs)."""
+    if wallets % 1_000_000 == 0:
+        return f"{wallets // 1_000_000}m"
+    if wallets % 1_000 == 0:
+        return f"{wallets // 1_000}k"
+    return str(wallets)
+
+
+# --- PostgreSQL: a private cluster kept under bench/out/pg ---------------------------------
+
+def _pg_bin() -> Path:
+    """The newest installed PostgreSQL's bin directory (Debian's layout)."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name))
+    if not found:
+        raise RuntimeError("PostgreSQL is not installed (scripts/install_system_deps.sh postgres)")
+    return found[-1]
+
+
+def _as_pg(*cmd) -> list[str]:
+    """A command run as the postgres account when we are root (PostgreSQL refuses root)."""
+    cmd = [str(c) for c in cmd]
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+def pg_url(database: str) -> str:
+    """SQLAlchemy URL of a database of the bench cluster."""
+    return f"postgresql+psycopg://postgres@127.0.0.1:{PG_PORT}/{database}"
+
+
+@contextmanager
+def pg_cluster():
+    """The bench cluster, initialised on first use and started unless already running; stopped
+    afterwards only if started here (its data stays for the next run)."""
+    pg = _pg_bin()
+    if not (PG_DATA / "PG_VERSION").exists():
+        PG_DATA.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(PG_DATA, "postgres")
+        subprocess.run(_as_pg(pg / "initdb", "-D", PG_DATA, "-A", "trust", "-U", "postgres"),
+                       check=True, stdout=subprocess.DEVNULL)
+    running = subprocess.run(_as_pg(pg / "pg_ctl", "-D", PG_DATA, "status"),
+                             capture_output=True, check=False).returncode == 0
+    if not running:
+        options = f"-p {PG_PORT} -k {PG_DATA} " + " ".join(f"-c {k}={v}" for k, v in PG_SETTINGS.items())
+        subprocess.run(_as_pg(pg / "pg_ctl", "-D", PG_DATA, "-o", options, "-l",
+                              PG_DATA / "server.log", "-w", "start"),
+                       check=True, stdout=subprocess.DEVNULL)
+        log(f"PostgreSQL started on port {PG_PORT} ({PG_DATA})")
+    try:
+        yield
+    finally:
+        if not running:
+            subprocess.run(_as_pg(pg / "pg_ctl", "-D", PG_DATA, "-m", "fast", "stop"),
+                           check=False, stdout=subprocess.DEVNULL)
+
+
+def _pg_admin(sql: str) -> list[tuple]:
+    """Run one statement on the cluster's `postgres` database, outside a transaction."""
+    import psycopg
+
+    with psycopg.connect(f"host=127.0.0.1 port={PG_PORT} user=postgres dbname=postgres",
+                         autocommit=True) as conn:
+        cur = conn.execute(sql)
+        return cur.fetchall() if cur.description else []
+
+
+def _pg_autocommit(url: str, *statements: str) -> None:
+    """Statements that cannot run in a transaction block (VACUUM, CHECKPOINT), in order."""
+    import psycopg
+
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for sql in statements:
+            conn.execute(sql)
+
+
+def pg_meta_path(database: str) -> Path:
+    """Where prepare_pg records what it seeded (written only once seeding finished)."""
+    return OUT / f"pg-{database}.json"
+
+
+def prepare_pg(wallets: int, *, fresh: bool = False, budget: float | None = None) -> tuple[str, dict]:
+    """Migrate and seed database bench_<size> with `wallets` wallets, or reuse it; (url, meta).
+
+    The same data as prepare_db: seed() in calls of SEED_BATCH wallets (so every size has the
+    same mix), then a resident login for every unit's primary occupant, then VACUUM ANALYZE.
+    An interrupted seeding is resumed (each call commits, and its seed and `now` are known).
+    With `budget` (seconds of seeding in all), seeding stops at the last call that fits; the
+    database is then renamed after the size it has, and the meta of the size asked for points to
+    it, so re-runs reuse it instead of seeding again.
+    """
+    database = f"bench_{label(wallets)}"
+    info = pg_meta_path(database)
+    if info.exists() and not fresh:
+        meta = json.loads(info.read_text())
+        if _pg_admin(f"SELECT 1 FROM pg_database WHERE datname = '{meta['database']}'"):
+            url = pg_url(meta["database"])
+            from dashboard.migrate import upgrade
+
+            upgrade(url)  # the workers would migrate anyway; a no-op when up to date
+            return url, meta
+    info.unlink(missing_ok=True)
+    progress = OUT / f"pg-{database}.progress.json"
+    exists = bool(_pg_admin(f"SELECT 1 FROM pg_database WHERE datname = '{database}'"))
+    if exists and fresh:
+        _pg_admin(f"DROP DATABASE {database}")
+        exists = False
+    if not exists:
+        progress.unlink(missing_ok=True)
+        _pg_admin(f"CREATE DATABASE {database}")
+    url = pg_url(database)
+    from werkzeug.security import generate_password_hash
+
+    from dashboard.db import Session, get_engine, init_engine
+    from dashboard.migrate import upgrade
+    from dashboard.services.seed import seed
+
+    upgrade(url)
+    init_engine(url)
+    session = Session()
+    done, now = _seeded(session)
+    spent = json.loads(progress.read_text())["seconds"] if progress.exists() and done else 0.0
+    if done:
+        log(f"resuming the seeding of {database} at {done:,} wallets ({spent / 60:.1f} min so far)")
+    now = now or datetime.now(UTC).replace(microsecond=0)
+    started = time.perf_counter() - spent
+    while done < wallets:
+        elapsed = time.perf_counter() - started
+        if budget is not None and done and elapsed + elapsed / done * SEED_BATCH > budget:
+            log(f"seeding budget of {budget / 60:.0f} min reached: {done:,} wallets")
+            break
+        n = min(SEED_BATCH, wallets - done)
+        seed(session, wallets=n, seed=42 + done, now=now,
+             password_hasher=partial(generate_password_hash, method=FAST_HASH))
+        session.commit()
+        done += n
+        spent = time.perf_counter() - started
+        progress.write_text(json.dumps({"done": done, "seconds": round(spent, 1)}))
+        if done % 100_000 == 0 or done == wallets:
+            log(f"seeded {done:,} of {wallets:,} wallets in {spent / 60:.1f} min "
+                f"(all {wallets:,}: ~{spent / done * wallets / 60:.0f} min at this rate)")
+    Session.remove()
+    get_engine().dispose()
+    seeded = time.perf_counter() - started
+    add_residents_pg(url)
+    _pg_autocommit(url, "VACUUM ANALYZE")  # statistics and visibility map of the finished tables
+    meta = {"database": database, "wallets": done, "asked": wallets, "now": now.isoformat(),
+            "seed_seconds": round(seeded, 1),
+            "total_seconds": round(time.perf_counter() - started, 1)}
+    if done < wallets:
+        meta["database"] = f"bench_{label(done)}"
+        _pg_admin(f"ALTER DATABASE {database} RENAME TO {meta['database']}")
+        pg_meta_path(meta["database"]).write_text(json.dumps(meta))
+    info.write_text(json.dumps(meta))
+    progress.unlink(missing_ok=True)
+    return pg_url(meta["database"]), meta
+
+
+def _seeded(session) -> tuple[int, datetime | None]:
+    """Wallets already seeded into this database and the seed's `now` (the demo operator's
+    creation time, which the first seed() call writes), for resuming; (0, None) when empty."""
+    from sqlalchemy import text
+
+    done = session.scalar(text("SELECT count(*) FROM wallets")) or 0
+    now = session.scalar(text("SELECT created_at FROM users WHERE email = 'operator@example.com'"))
+    session.rollback()
+    if done % SEED_BATCH:
+        raise RuntimeError(f"{done} wallets seeded: not whole calls of {SEED_BATCH}; use --fresh")
+    return done, now
+
+
+def add_residents_pg(url: str) -> int:
+    """PostgreSQL's add_residents: a resident login for every unit's primary occupant
+    (idempotent; the caller analyzes)."""
+    from sqlalchemy import create_engine, text
+    from werkzeug.security import generate_password_hash
+
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            if conn.execute(text("SELECT 1 FROM users WHERE email LIKE '%@bench.test' LIMIT 1")).first():
+                return 0
+            return conn.execute(text(
+                "INSERT INTO users (email, password_hash, role, person_id, active, token_version, "
+                "created_at) SELECT 'unit' || o.unit_id || '@bench.test', :hash, 'resident', "
+                "o.person_id, true, 0, :now FROM occupancies o WHERE o.is_primary AND NOT EXISTS "
+                "(SELECT 1 FROM users u WHERE u.person_id = o.person_id) ORDER BY o.unit_id"),
+                {"hash": generate_password_hash(PASSWORD, method=FAST_HASH),
+                 "now": datetime.now(UTC)}).rowcount
+    finally:
+        engine.dispose()
+
+
+def reset_alerts_pg(url: str) -> None:
+    """PostgreSQL's reset_alerts: clear the alert windows, empty notifications, deliveries,
+    chunks and runs, then VACUUM and CHECKPOINT so each run starts from the same clean table
+    (as SQLite's reset ends with a WAL checkpoint).
+
+    TRUNCATE rather than DELETE: it leaves no dead rows for the next run to step over. The four
+    tables are every table that references notifications or task_runs, so no CASCADE is needed.
+    """
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE wallets SET low_alerted_at = NULL, critical_alerted_at = NULL "
+                              "WHERE low_alerted_at IS NOT NULL OR critical_alerted_at IS NOT NULL"))
+            conn.execute(text("TRUNCATE notification_deliveries, notifications, task_run_chunks, "
+                              "task_runs"))
+    finally:
+        engine.dispose()
+    # Each run rewrites ~20% of wallet rows twice (claim, then this reset): without VACUUM the
+    # later runs would walk more dead rows than the first.
+    _pg_autocommit(url, "VACUUM ANALYZE wallets", "CHECKPOINT")
+
+
+# --- SQLite: the shared seeded file ---------------------------------------------------------
+
+def _family(pid: int) -> set[int]:
+    """`pid` and all its descendants (our workers and their pool processes)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        found.add(p)
+        todo.extend(children.get(p, []))
+    return found
+
+
+def others_using(path: Path) -> list[str]:
+    """Processes outside this bench that have the database file open ('pid command')."""
+    names = {str(path), f"{path}-wal", f"{path}-shm"}
+    mine = _family(os.getpid())
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) in mine:
+            continue
+        try:
+            if any(os.readlink(fd) in names for fd in (entry / "fd").iterdir()):
+                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:120]
+                found.append(f"{entry.name} {cmd.strip()}")
+        except OSError:
+            continue
+    return found
+
+
+def wait_until_free(path: Path, patience: float) -> None:
+    """Wait while another benchmark uses the shared file: resetting its alerts under it would
+    spoil both measurements. Gives up after `patience` seconds."""
+    deadline = time.monotonic() + patience
+    while users := others_using(path):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{path.name} still in use by: {'; '.join(users)}")
+        log(f"{path.name} is in use by {'; '.join(users)}: waiting")
+        time.sleep(30)
+
+
+# --- one database, either kind --------------------------------------------------------------
+
+class Target:
+    """The database under test: its URL, how to reset it, how to check it is ours."""
+
+    def __init__(self, db: str, wallets: int, *, patience: float = 1800,
+                 seed_budget: float | None = None):
+        """Prepare (or reuse) the seeded database of `wallets` wallets (PostgreSQL: as many as
+        `seed_budget` seconds of seeding make; `self.wallets` says how many)."""
+        self.db, self.wallets, self.patience = db, wallets, patience
+        self.meta: dict = {}
+        if db == "sqlite":
+            if db_path(wallets).exists():
+                wait_until_free(db_path(wallets), patience)
+            self.path = prepare_db(wallets)
+            self.url = db_url(self.path)
+        else:
+            self.path = None
+            self.url, self.meta = prepare_pg(wallets, budget=seed_budget)
+            self.wallets = self.meta["wallets"]
+
+    def ready(self) -> None:
+        """Schema up to date and planner statistics complete, once, before any worker starts:
+        every `run.py worker` migrates as it starts, and on a big SQLite file two starting
+        together used to race (see bench/live.py)."""
+        from dashboard.migrate import upgrade
+
+        upgrade(self.url)
+        if self.path is not None:
+            from .live import unanalysed_indexes
+
+            if unanalysed_indexes(self.path):
+                analyze(self.path)
+            add_residents(self.path)
+
+    def reset(self) -> None:
+        """Every alert undone (see reset_alerts / reset_alerts_pg)."""
+        if self.path is not None:
+            wait_until_free(self.path, self.patience)
+            reset_alerts(self.path)
+        else:
+            reset_alerts_pg(self.url)
+
+
+# --- a run ------------------------------------------------------------------------------------
+
+def sender(broker: str):
+    """send(task, **kwargs) → task id, as dashboard.dispatch.send queues Run now's task
+    (a send-only Celery app, no result backend)."""
+    from celery import Celery
+
+    from worker.celery_app import QUEUE
+
+    app = Celery("bench-workers", broker=broker)
+    app.backend_cls = "disabled"
+
+    def send(name: str, **kwargs) -> str:
+        """Queue task `name` on the workers' queue."""
+        return app.send_task(name, kwargs=kwargs, queue=QUEUE).id
+
+    return send
+
+
+def trigger(send) -> int:
+    """Run now: a queued task run and its coordinator task; the run's id."""
+    from dashboard.db import Session
+    from dashboard.services import scan_control
+
+    try:
+        return scan_control.request_run(Session(), SCAN, "manual", None, send).id
+    finally:
+        Session.remove()
+
+
+def wait_finished(run_id: int, stack, timeout: float) -> dict:
+    """Poll the run (every 50 ms, a new read each time) until it succeeded or failed."""
+    from sqlalchemy import text
+
+    from dashboard.db import get_engine
+
+    engine = get_engine()
+    deadline = time.monotonic() + timeout
+    checked = time.monotonic()
+    while time.monotonic() < deadline:
+        with engine.connect() as conn:
+            row = conn.execute(text("SELECT state, chunks_done, chunks_total, error FROM task_runs "
+                                    "WHERE id = :id"), {"id": run_id}).one()
+        if row.state in ("succeeded", "failed"):
+            return row._asdict()
+        if time.monotonic() - checked > 5:
+            stack.check_alive()  # a dead worker: fail now, not at the timeout
+            checked = time.monotonic()
+        time.sleep(0.05)
+    raise RuntimeError(f"run {run_id} not finished after {timeout} s")
+
+
+def check(run_id: int) -> dict:
+    """What the run made against what it should have: counts, duplicates, missing, extra."""
+    from sqlalchemy import func, select
+
+    from dashboard.db import Session
+    from dashboard.models import Notification, NotificationDelivery, TaskRun, Wallet
+    from dashboard.services.wallet_state import state_sql
+
+    session = Session()
+    try:
+        run = session.get(TaskRun, run_id)
+        n = Notification
+        made, keys, wallets = session.execute(
+            select(func.count(), func.count(func.distinct(n.dedup_key)),
+                   func.count(func.distinct(n.wallet_id))).where(n.task_run_id == run_id)).one()
+        got = set(session.scalars(select(n.wallet_id).where(n.task_run_id == run_id)))
+        # The state rule evaluated afresh at the run's clock, not the states the scan stored:
+        # after a reset every wallet in the state is due, so this is exactly who to alert.
+        expected = set(session.scalars(select(Wallet.id).where(state_sql(run.scan_now) == STATE)))
+        deliveries = session.scalar(
+            select(func.count()).select_from(NotificationDelivery).join(Notification)
+            .where(n.task_run_id == run_id))
+        return {"state": run.state, "scanned": run.scanned, "notified": run.notified,
+                "chunks": run.chunks_total, "chunks_done": run.chunks_done,
+                "notifications": made, "deliveries": deliveries, "expected": len(expected),
+                "duplicate_keys": made - keys, "duplicate_wallets": made - wallets,
+                "missing": len(expected - got), "unexpected": len(got - expected),
+                "db_seconds": round((run.finished_at - run.queued_at).total_seconds(), 3)}
+    finally:
+        Session.remove()
+
+
+CHUNK_DONE = re.compile(r"Task scan_chunk\[[^\]]+\] succeeded")
+
+
+def chunks_by_worker(stack, names: list[str]) -> list[int]:
+    """How many chunks each worker finished, from its log (the workers are fresh per run)."""
+    return [len(CHUNK_DONE.findall(stack.log(name))) for name in names]
+
+
+@contextmanager
+def workers(target: Target, redis_url: str, count: int, chunk_size: int):
+    """`count` fresh `run.py worker` processes, one slot each, on the target and Redis."""
+    from tests.stack import Stack
+
+    WORKDIR.mkdir(parents=True, exist_ok=True)
+    stack = Stack(target.url, redis_url, WORKDIR)
+    # LOG_LEVEL INFO: the worker logs each finished chunk, which is how chunks_by_worker counts.
+    stack.env.update(SCAN_CHUNK_SIZE=str(chunk_size), WORKER_CONCURRENCY="1", LOG_LEVEL="INFO")
+    names = [f"worker-{i + 1}" for i in range(count)]
+    try:
+        for name in names:
+            (WORKDIR / f"{name}.log").unlink(missing_ok=True)
+            stack.start_as(name, "worker")
+        yield stack, names
+    finally:
+        stack.stop()
+
+
+def one_run(target: Target, redis_url: str, count: int, chunk_size: int, timeout: float) -> dict:
+    """Reset, start `count` workers, Run now, wait for the run to finish, check it."""
+    from dashboard.db import get_engine, init_engine
+
+    target.reset()
+    tree = tree_state()["tree"]  # the code these fresh workers load
+    with workers(target, redis_url, count, chunk_size) as (stack, names):
+        init_engine(target.url)
+        send = sender(redis_url)
+        before = load()
+        started = time.perf_counter()
+        run_id = trigger(send)
+        finished = wait_finished(run_id, stack, timeout)
+        seconds = time.perf_counter() - started
+        after = load()
+        # The run is marked succeeded by the chunk that commits last, but with several workers
+        # another chunk may still be publishing its notifications then: `settled` is when every
+        # chunk task has returned (its log line), so everything was published.
+        per_worker = chunks_by_worker(stack, names)
+        deadline = time.monotonic() + 60
+        while sum(per_worker) < finished["chunks_total"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+            per_worker = chunks_by_worker(stack, names)
+        settled = time.perf_counter() - started if sum(per_worker) >= finished["chunks_total"] else None
+    try:
+        if finished["state"] != "succeeded":
+            raise RuntimeError(f"run {run_id} failed: {finished['error']}")
+        return {"seconds": round(seconds, 3), "settled_seconds": settled and round(settled, 3),
+                **check(run_id), "chunks_by_worker": per_worker,
+                "load_before": before, "load_after": after, "tree": tree}
+    finally:
+        get_engine().dispose()  # no connection of ours stays open across the next reset
+
+
+def run(db: str, sizes, counts, *, repeats: int = 3, chunk_size: int | None = None,
+        timeout: float = 3600, warmup: bool = True, patience: float = 1800,
+        seed_budget: float | None = None) -> list[dict]:
+    """For each size: an untimed warm-up run (page cache), then `repeats` rounds of one run per
+    worker count; one JSON line per (size, count) with the median seconds. `seed_budget`
+    (seconds) bounds the seeding of a new PostgreSQL database (see prepare_pg)."""
+    from dashboard.cli import redis_server
+    from dashboard.services.scans import DEFAULT_CHUNK
+
+    chunk_size = chunk_size or DEFAULT_CHUNK
+    results = []
+    cluster = pg_cluster() if db == "postgresql" else _nothing()
+    WORKDIR.mkdir(parents=True, exist_ok=True)
+    port = redis_server.free_port()
+    redis_proc = redis_server.start(port, str(WORKDIR))
+    redis_url = f"redis://127.0.0.1:{port}/0"
+    try:
+        with cluster:
+            for wallets in sizes:
+                target = Target(db, wallets, patience=patience, seed_budget=seed_budget)
+                target.ready()
+                wallets = target.wallets  # PostgreSQL: fewer when the seeding budget ran out
+                if warmup:
+                    got = one_run(target, redis_url, max(counts), chunk_size, timeout)
+                    log(f"{db} {wallets:,} warm-up ({max(counts)} workers): {got['seconds']} s")
+                runs: dict[int, list[dict]] = {n: [] for n in counts}
+                for i in range(repeats):
+                    for n in counts:
+                        got = one_run(target, redis_url, n, chunk_size, timeout)
+                        runs[n].append(got)
+                        log(f"{db} {wallets:,} {n} worker(s) #{i + 1}: {got['seconds']} s, "
+                            f"{got['notifications']:,} notifications, chunks {got['chunks_by_worker']}, "
+                            f"dup {got['duplicate_wallets']}, missing {got['missing']}, "
+                            f"load1 {got['load_before']['load1']}")
+                target.reset()  # leave the shared file as the other benchmarks expect it
+                results.extend(_records(target, chunk_size, runs))
+    finally:
+        redis_proc.terminate()
+        redis_proc.wait(10)
+    return results
+
+
+def tree_state() -> dict:
+    """Uncommitted edits anywhere in the code the workers run (common.code_state digests only the
+    scan files; other engineers edit dashboard/db.py, events.py, ... in this work tree too)."""
+    import hashlib
+
+    paths = ["dashboard", "worker", "config.py", "run.py"]
+    status = subprocess.run(["git", "status", "--porcelain", "--", *paths], cwd=ROOT,
+                            capture_output=True, text=True, check=False).stdout.splitlines()
+    diff = subprocess.run(["git", "diff", "HEAD", "--", *paths], cwd=ROOT, capture_output=True,
+                          check=False).stdout
+    untracked = b"".join((ROOT / line[3:]).read_bytes() for line in status
+                         if line.startswith("??") and (ROOT / line[3:]).is_file())
+    return {"edited": sorted(line[3:] for line in status),
+            "tree": hashlib.sha1(diff + untracked).hexdigest()[:10]}
+
+
+@contextmanager
+def _nothing():
+    """No cluster to manage (SQLite)."""
+    yield
+
+
+def _records(target: Target, chunk_size: int, runs: dict[int, list[dict]]) -> list[dict]:
+    """One JSON line per worker count; the speed-up against the first count's median."""
+    db, wallets = target.db, target.wallets
+    out, base = [], None
+    for n, got in runs.items():
+        seconds = median(r["seconds"] for r in got)
+        base = base or seconds
+        first = got[0]
+        record = {
+            "bench": "workers", "db": db, "wallets": wallets, "workers": n, "concurrency": 1,
+            "chunk_size": chunk_size, "chunks": first["chunks"], "seconds": round(seconds, 3),
+            "runs": [r["seconds"] for r in got],
+            "db_seconds": median(r["db_seconds"] for r in got),
+            "settled_seconds": median(r["settled_seconds"] for r in got),
+            "settled_runs": [r["settled_seconds"] for r in got],
+            "speedup": round(base / seconds, 2),
+            "notifications": first["notifications"], "expected": first["expected"],
+            "deliveries": first["deliveries"],
+            # The worst of all runs: any duplicate or miss in any run shows.
+            "duplicates": max(max(r["duplicate_keys"], r["duplicate_wallets"]) for r in got),
+            "missing": max(r["missing"] for r in got),
+            "unexpected": max(r["unexpected"] for r in got),
+            "notifications_per_run": [r["notifications"] for r in got],
+            "chunks_by_worker": [r["chunks_by_worker"] for r in got],
+            # 1-minute load before each run and after the last (2.0 = both cores busy).
+            "load1": [r["load_before"]["load1"] for r in got] + [got[-1]["load_after"]["load1"]],
+            "load_end": load(),
+            **tree_state(),
+            # The code measured, run by run: other engineers edit it while the bench runs.
+            "trees": [r["tree"] for r in got],
+        }
+        if db == "postgresql":
+            record.update(database=target.meta["database"], wallets_asked=target.meta["asked"],
+                          pg_settings=PG_SETTINGS)
+        out.append(emit(record))
+    return out
