@@ -30,33 +30,18 @@ def notification_row(kind: str, title: str, message: str, *, dedup_key: str, now
 def store(session, rows: list[dict]) -> list[int]:
     """Insert notifications, skipping any whose dedup_key exists, and deliver the new ones.
 
-    Returns the ids of the notifications this call created (in id order). At most four
-    statements whatever the number of rows: the existing-key lookup, the insert, the id lookup,
-    the deliveries.
+    Returns the ids of the notifications this call created (in id order). Two statements
+    whatever the number of rows: the insert and the deliveries. ON CONFLICT DO NOTHING skips
+    a key stored before (a task delivered twice, a claim re-read) or by a racing writer, and
+    RETURNING names only the rows this insert made, so a repeat is never reported (and
+    published) as new.
     """
     if not rows:
         return []
-    # Keys stored before this call are not ours, even when the row carries our timestamp: a
-    # repeat with the same clock reading (a task redelivered with the same `now`, a claim
-    # re-read) used to report the earlier row as created, and it was published twice.
-    keys = [r["dedup_key"] for r in rows]
-    existing = set(session.scalars(select(Notification.dedup_key)
-                                   .where(Notification.dedup_key.in_(keys))))
-    rows = [r for r in rows if r["dedup_key"] not in existing]
-    if not rows:
-        return []
-    session.execute(insert_ignore(session, Notification.__table__), rows)
-    keys = [r["dedup_key"] for r in rows]
-    created_at = {r["created_at"] for r in rows}
-    # Ours are the rows with our new keys and our timestamp; a racing writer that inserted
-    # one of these keys first (the insert skipped ours) used another timestamp.
-    ids = list(session.scalars(
-        select(Notification.id)
-        .where(Notification.dedup_key.in_(keys), Notification.created_at.in_(created_at))
-        .order_by(Notification.id)
-    ))
+    stmt = insert_ignore(session, Notification.__table__).returning(Notification.__table__.c.id)
+    ids = sorted(session.scalars(stmt, rows))
     if ids:
-        deliver(session, min(ids), max(ids))
+        deliver(session, ids[0], ids[-1])
     return ids
 
 

@@ -1,0 +1,116 @@
+"""The SQLite writer queue: one writer at a time across threads and processes, handed on at
+release, never a deadlock, and SQLite's own lock as the fallback."""
+import fcntl
+import multiprocessing
+import os
+import threading
+from contextlib import contextmanager
+
+from dashboard.db import WriterQueue
+
+FORK = multiprocessing.get_context("fork")
+
+
+def _hold(path, held, release, released):
+    """In another process: take the turn, say so, keep it until told, then say it let go."""
+    queue = WriterQueue(path, timeout=30)
+    with queue.turn():
+        held.set()
+        release.wait(30)
+        released.set()
+
+
+@contextmanager
+def held_elsewhere(path):
+    """Another process holds the turn; yields (release, released) events."""
+    held, release, released = FORK.Event(), FORK.Event(), FORK.Event()
+    other = FORK.Process(target=_hold, args=(path, held, release, released))
+    other.start()
+    try:
+        assert held.wait(30)
+        yield release, released
+    finally:
+        release.set()
+        other.join(30)
+
+
+def test_a_writer_in_another_process_waits_for_the_turn(tmp_path):
+    """The second process gets its turn only after the first has let go."""
+    path = str(tmp_path / "db-writers.lock")
+    with held_elsewhere(path) as (release, released):
+        threading.Timer(0.2, release.set).start()
+        with WriterQueue(path, timeout=30).turn():
+            assert released.is_set(), "got the turn while the other process held it"
+
+
+def test_threads_of_one_process_take_turns(tmp_path):
+    """Threads exclude each other too (an flock alone would not: it belongs to the file)."""
+    queue = WriterQueue(str(tmp_path / "db-writers.lock"), timeout=30)
+    inside, overlaps = [0], []
+    lock = threading.Lock()
+
+    def write():
+        for _ in range(50):
+            with queue.turn():
+                with lock:
+                    inside[0] += 1
+                    overlaps.append(inside[0])
+                with lock:
+                    inside[0] -= 1
+
+    threads = [threading.Thread(target=write) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(overlaps) == 200 and max(overlaps) == 1
+
+
+def _try_lock_after_fork(queue, result):
+    """In a forked child: the queue's descriptor must be the child's own, so its flock does
+    not pass while the parent holds the turn."""
+    fd = queue._file()
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result.put("locked")
+    except BlockingIOError:
+        result.put("blocked")
+
+
+def test_a_forked_worker_does_not_inherit_the_turn(tmp_path):
+    """Celery's prefork children are forks of a process that may have used the queue."""
+    queue = WriterQueue(str(tmp_path / "db-writers.lock"), timeout=30)
+    result = FORK.Queue()
+    with queue.turn():
+        child = FORK.Process(target=_try_lock_after_fork, args=(queue, result))
+        child.start()
+        child.join(30)
+    assert result.get(timeout=5) == "blocked"
+
+
+def test_nested_turns_do_not_deadlock(tmp_path):
+    """A write transaction opened inside another on the same thread passes through."""
+    queue = WriterQueue(str(tmp_path / "db-writers.lock"), timeout=30)
+    with queue.turn(), queue.turn():
+        pass
+    with queue.turn():  # and the turn was really given back
+        pass
+
+
+def test_a_stuck_holder_only_delays_until_the_timeout(tmp_path):
+    """Past the timeout the writer goes on to SQLite's own lock instead of waiting forever."""
+    path = str(tmp_path / "db-writers.lock")
+    with held_elsewhere(path) as (_, released), WriterQueue(path, timeout=0.2).turn():
+        assert not released.is_set()
+
+
+def test_an_unwritable_lock_file_falls_back_to_sqlite(tmp_path):
+    """No lock file can be made (read-only directory): writes still go ahead."""
+    if os.geteuid() == 0:
+        path = "/proc/quantify-no-such-dir/db-writers.lock"  # root may write anywhere else
+    else:
+        ro = tmp_path / "ro"
+        ro.mkdir(mode=0o500)
+        path = str(ro / "db-writers.lock")
+    with WriterQueue(path, timeout=1).turn():
+        pass
