@@ -37,7 +37,7 @@ def cmd_latency(a) -> None:
     from . import latency
 
     latency.run([float(r) for r in a.rates.split(",")], duration=a.duration,
-                wallets=a.wallets, residents=a.residents)
+                wallets=a.wallets, residents=a.residents, server=a.server)
 
 
 def cmd_fanout(a) -> None:
@@ -120,6 +120,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--duration", type=float, default=60.0)
     s.add_argument("--wallets", type=int, default=2000)
     s.add_argument("--residents", type=int, default=50)
+    s.add_argument("--server", choices=["werkzeug", "gevent"], default="werkzeug")
     s = sub.add_parser("fanout", help=cmd_fanout.__doc__)
     s.add_argument("--clients", default="500,1000,2000,5000")
     s.add_argument("--server", choices=["werkzeug", "gevent"], default="werkzeug")

@@ -127,16 +127,18 @@ def _r(value):
     return None if value is None else round(value, 1)
 
 
-def run(rates, *, duration: float = 60.0, wallets: int = 2000, residents: int = 50) -> list:
-    """Start the stack once and measure each rate; one JSON line per rate."""
+def run(rates, *, duration: float = 60.0, wallets: int = 2000, residents: int = 50,
+        server: str = "werkzeug") -> list:
+    """Start the stack once and measure each rate; one JSON line per rate. `server` is the
+    development server (werkzeug, threads) or the production one (gunicorn -k gevent)."""
     path = prepare_db(wallets, path=OUT / f"live-{wallets}.db")
     people = live.bench_residents(path, residents)
     out = []
-    with live.running(path) as stack:
+    with live.running(path, server=server) as stack:
         drive(stack, people[:5], 5, 1.0)  # warm-up: imports, connections, compiled SQL
         emit({"bench": "loopback", **bounds.loopback(stack.url, stack.redis_url)})
         for rate in rates:
             log(f"latency at {rate}/s for {duration} s")
             out.append(emit({**drive(stack, people, rate, duration),
-                             "residents": len(people), "server": "werkzeug"}))
+                             "residents": len(people), "server": server}))
     return out
