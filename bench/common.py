@@ -254,3 +254,20 @@ def scan_now(path: Path) -> datetime:
     """The `now` every scan of a seeded database uses: its seed time plus a minute, so the
     30-day windows see the same ledger and readings whenever the benchmark runs."""
     return meta(path)["now"] + timedelta(minutes=1)
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and all its live descendants (from /proc), so a
+    benchmark can say what one operation costs the web server or the worker pool."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended meanwhile
+    return total

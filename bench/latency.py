@@ -14,7 +14,7 @@ import requests
 import socketio
 
 from . import bounds, live
-from .common import OUT, emit, load, log, percentile, prepare_db
+from .common import OUT, emit, load, log, percentile, prepare_db, tree_cpu_seconds
 
 STALL = 15.0  # after the last top-up, wait while notifications keep arriving, until this long
 MAX_DRAIN = 300.0  # passes without one, or this long in all; what has not come then is lost
@@ -94,6 +94,7 @@ def drive(stack, residents, rate: float, duration: float) -> dict:
     sent: list[tuple[float, object]] = []
     count = max(1, int(rate * duration))
     load_before = load()
+    cpu_before = {name: tree_cpu_seconds(p.pid) for name, p in stack.procs.items()}
     with ThreadPoolExecutor(max_workers=min(64, max(4, int(rate)))) as pool:
         t0 = time.monotonic() + 0.5
         for i in range(count):
@@ -107,6 +108,10 @@ def drive(stack, residents, rate: float, duration: float) -> dict:
     results = [(due, f.result()) for due, f in sent]
     created = [(due, tx, http) for due, (status, tx, http) in results if status == 201]
     _drain(receiver, {tx for _, tx, _ in created})
+    # CPU each process spent per top-up (the drain included: the worker's backlog is work too).
+    cpu_ms = {f"cpu_ms_per_topup_{name}": round((tree_cpu_seconds(p.pid) - cpu_before[name])
+                                                * 1000 / max(1, len(created)), 2)
+              for name, p in stack.procs.items()}
     receiver.close()
     lat = [(receiver.arrived[tx] - due) * 1000 for due, tx, _ in created if tx in receiver.arrived]
     http = [h * 1000 for _, _, h in created]
@@ -117,7 +122,7 @@ def drive(stack, residents, rate: float, duration: float) -> dict:
         "p50_ms": _r(percentile(lat, 50)), "p95_ms": _r(percentile(lat, 95)),
         "p99_ms": _r(percentile(lat, 99)), "max_ms": _r(max(lat) if lat else None),
         "http_p50_ms": _r(percentile(http, 50)), "http_p99_ms": _r(percentile(http, 99)),
-        "achieved_rate": round(len(created) / duration, 1), "load_before": load_before,
+        "achieved_rate": round(len(created) / duration, 1), **cpu_ms, "load_before": load_before,
         "load_after": load(),
     }
 
