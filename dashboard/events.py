@@ -34,22 +34,31 @@ live feed can be honest about what it delivers:
   the subscription is back; the first connect after that syncs, so nothing is missed.
 * It exists in the worker too: `init` swaps it in for the stock manager of the worker's
   emit-only SocketIO, so both sides publish the same way.
+
+It can also publish many events in one pipelined Redis call (`emit_many`): a scan's chunk of
+notifications costs one round trip per 1,000 events instead of one each, with the very
+messages the stock manager would publish, so the web's listener handles them unchanged. The
+unread counts after it go one message per distinct count, to the rooms of all its users.
 """
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import logging
 import socket
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import redis
 import socketio as socketio_pkg
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from sqlalchemy import event, func, select
+from socketio.packet import Packet
+from sqlalchemy import event, func, inspect, select
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import scoped_session
 
@@ -84,6 +93,7 @@ class QueueManager(socketio_pkg.RedisManager):
         """Same arguments as RedisManager; nothing connects until used."""
         super().__init__(url, channel=channel, write_only=write_only)
         self._publisher: redis.Redis | None = None
+        self._batch_publisher: redis.Redis | None = None
         self._publisher_lock = threading.Lock()
         self._quiet_until = 0.0
         self._outcome = threading.local()
@@ -122,6 +132,97 @@ class QueueManager(socketio_pkg.RedisManager):
                             "up through sync", exc)
         self._outcome.ok = ok
         return ok
+
+    # Events per pipelined call: one round trip each, and a bounded buffer (~1 MB) per call.
+    PIPELINE_SIZE = 1000
+
+    def _batch_client(self) -> redis.Redis:
+        """The pipelines' connection pool: as `_client`, but never retried, because a pipeline
+        that broke after Redis had run part of it would, sent again, publish that part twice.
+        (A pooled connection that died with a Redis restart is replaced before use anyway.)"""
+        with self._publisher_lock:
+            if self._batch_publisher is None:
+                self._batch_publisher = redis.Redis.from_url(
+                    self.redis_url, socket_connect_timeout=self.CONNECT_TIMEOUT,
+                    socket_timeout=5, retry=Retry(NoBackoff(), 0))
+            return self._batch_publisher
+
+    def queue_message(self, event_name: str, data: Any, room: str | list[str], *,
+                      binary: bool | None = None) -> dict:
+        """The queue message PubSubManager.emit makes for one event to `room` of the default
+        namespace, without skip_sid or callback: same keys, same order, so the same bytes.
+        `binary` (whether data holds bytes) is found out as the stock emit does unless given."""
+        data = list(data) if isinstance(data, tuple) else [data]
+        if binary is None:
+            binary = Packet.data_is_binary(data)
+        if binary:
+            data, attachments = Packet.deconstruct_binary(data)
+            data = [data, *[base64.b64encode(a).decode() for a in attachments]]
+        return {"method": "emit", "event": event_name, "data": data, "binary": binary,
+                "namespace": "/", "room": room, "skip_sid": None, "callback": None,
+                "host_id": self.host_id}
+
+    def _encoded(self, event_name: str, data: Any, room: str | list[str]) -> tuple[dict, str]:
+        """queue_message(...) and its serialised form, as the stock emit would publish it."""
+        if self.json.dumps is json.dumps:
+            # The standard encoder refuses bytes, so a message it encodes carries no binary
+            # attachment, binary=False is what Packet.data_is_binary would have found, and
+            # that second walk of every payload (as costly as encoding it) can be skipped.
+            message = self.queue_message(event_name, data, room, binary=False)
+            try:
+                return message, json.dumps(message)
+            except TypeError:
+                pass  # bytes somewhere (or something unencodable): the stock way decides
+        message = self.queue_message(event_name, data, room)
+        return message, self.json.dumps(message)
+
+    def emit_many(self, items: Iterable[tuple[str, Any, str | list[str]]]) -> int:
+        """Emit (event, data, room) items in order, as many `emit` calls would: each is
+        delivered to this process's own clients, and all are published in pipelined calls of
+        PIPELINE_SIZE. Returns how many reached Redis; never raises."""
+        sent = 0
+        payloads: list[str] = []
+        for event_name, data, room in items:
+            try:
+                message, payload = self._encoded(event_name, data, room)
+                self._handle_emit(message)  # this host's clients, as the stock emit does
+                payloads.append(payload)
+            except Exception as exc:  # noqa: BLE001 - one bad event must not stop the rest
+                log.warning("could not publish %s: %s", event_name, exc)
+                continue
+            if len(payloads) >= self.PIPELINE_SIZE:
+                sent += self._publish_many(payloads)
+                payloads = []
+        if payloads:
+            sent += self._publish_many(payloads)
+        return sent
+
+    def _publish_many(self, payloads: list[str]) -> int:
+        """Publish serialised queue messages in one pipelined call; how many Redis accepted.
+
+        Fails like `_publish`: a Redis error starts the quiet period, inside which nothing is
+        tried. A call that broke counts as none delivered, though Redis may have run its first
+        commands: the count is what is known to have arrived (browsers drop a repeated id and
+        catch up through `sync`, so neither direction of doubt loses anything)."""
+        now = time.monotonic()
+        if now < self._quiet_until:
+            return 0
+        try:
+            with self._batch_client().pipeline(transaction=False) as pipe:
+                for payload in payloads:
+                    pipe.publish(self.channel, payload)
+                results = pipe.execute(raise_on_error=False)
+        except (redis.RedisError, OSError) as exc:
+            self._quiet_until = now + self.QUIET_SECONDS
+            log.warning("live events: publishing %d events to Redis failed (%s); browsers "
+                        "will catch up through sync", len(payloads), exc)
+            return 0
+        failed = [r for r in results if isinstance(r, Exception)]
+        if failed:  # e.g. a read-only replica: treat as an outage, like a single publish
+            self._quiet_until = now + self.QUIET_SECONDS
+            log.warning("live events: Redis refused %d of %d events (%s)", len(failed),
+                        len(results), failed[0])
+        return len(results) - len(failed)
 
     def take_outcome(self) -> bool:
         """Whether this thread's last publish reached Redis (True when none was attempted)."""
@@ -245,6 +346,22 @@ def emit(name: str, payload: dict, rooms: list[str]) -> bool:
     return manager.take_outcome() if isinstance(manager, QueueManager) else True
 
 
+def emit_many(items: Iterable[tuple[str, dict, list[str]]]) -> int:
+    """Emit (event, payload, rooms) items in order; how many reached the message queue.
+
+    Through a QueueManager they go in pipelined Redis calls (QueueManager.emit_many); through
+    any other manager (tests' stand-ins, a queue-less server), one `emit` each.
+    """
+    if _socketio is None:
+        return 0
+    manager = getattr(getattr(_socketio, "server", None), "manager", None)
+    if not isinstance(manager, QueueManager):
+        return sum(emit(name, payload, rooms) for name, payload, rooms in items)
+    # The room argument exactly as `emit` passes it, so the queue messages are identical.
+    return manager.emit_many((name, payload, rooms if len(rooms) > 1 else rooms[0])
+                             for name, payload, rooms in items if rooms)
+
+
 # -- after-commit plumbing ---------------------------------------------------------------
 #
 # SQLAlchemy's `after_commit` event fires while the session can emit no SQL, and also when a
@@ -298,29 +415,46 @@ def _drop_after_commit(session):
 
 # -- what gets published ---------------------------------------------------------------
 
+# Every mapped column of a notification, each labelled with its attribute name: a row of them
+# reads like the ORM object to serialize.notification_json (row.id, row.data, ...), so the live
+# payload keeps coming from the one serializer, without building ORM objects (identity map,
+# instance state) that are thrown away straight after.
+NOTIFICATION_COLUMNS = tuple(getattr(Notification, attr.key)
+                             for attr in inspect(Notification).column_attrs)
+
+
+def notification_rows(session, ids: list[int]):
+    """The notifications with these ids, in id order, as rows for notification_json."""
+    return session.execute(select(*NOTIFICATION_COLUMNS).where(Notification.id.in_(ids))
+                           .order_by(Notification.id)).all()
+
+
 def publish_notifications(session, ids: Iterable[int], *, with_unread: bool = True) -> int:
     """Send each notification to its recipients and to operators; then their unread counts.
 
     Returns how many notifications reached the queue. Reads in batches so a scan that made
-    100,000 notifications does not hold them all in memory.
+    100,000 notifications does not hold them all in memory; each batch is published in one
+    pipelined call (emit_many).
     """
     ids = sorted(set(ids))
     sent = 0
     touched: set[int] = set()
     for start in range(0, len(ids), 1000):
         batch = ids[start:start + 1000]
-        rows = session.scalars(select(Notification).where(Notification.id.in_(batch))
-                               .order_by(Notification.id)).all()
         recipients = notif_service.recipient_ids(session, batch)
-        for n in rows:
-            users = recipients.get(n.id, [])
+        items = []
+        for row in notification_rows(session, batch):
+            users = recipients.get(row.id, [])
             touched.update(users)
-            if emit("notification", notification_json(n),
-                    [OPERATORS, *(user_room(u) for u in users)]):
-                sent += 1
+            items.append(("notification", notification_json(row),
+                          [OPERATORS, *(user_room(u) for u in users)]))
+        sent += emit_many(items)
     if with_unread and touched:
         publish_unread_counts(session, touched)
     return sent
+
+
+UNREAD_ROOMS = 1000  # rooms per `unread_count` message: ~15 kB, cheap for a web to route
 
 
 def publish_unread_counts(session, user_ids: Iterable[int]) -> None:
@@ -336,8 +470,15 @@ def publish_unread_counts(session, user_ids: Iterable[int]) -> None:
                    NotificationDelivery.read_at.is_(None))
             .group_by(NotificationDelivery.user_id))
         counts.update(dict(rows.all()))
+    # One message per distinct count, to the rooms of every user with that count (at most
+    # UNREAD_ROOMS per message): each tab still receives exactly its user's {count}, but a scan
+    # that touched 100,000 users queues a few dozen messages instead of 100,000.
+    rooms_by_count: dict[int, list[str]] = defaultdict(list)
     for uid in user_ids:
-        emit("unread_count", {"count": counts[uid]}, [user_room(uid)])
+        rooms_by_count[counts[uid]].append(user_room(uid))
+    emit_many(("unread_count", {"count": count}, rooms[start:start + UNREAD_ROOMS])
+              for count, rooms in rooms_by_count.items()
+              for start in range(0, len(rooms), UNREAD_ROOMS))
 
 
 def publish_task_run(run: TaskRun) -> None:
