@@ -81,9 +81,11 @@ def alert_pass(session, kind: str, where, now: datetime, *, task_run_id: int | N
     window_open = or_(w[at_col].is_(None),
                       add_hours(w[at_col], w.alert_frequency_hours) <= now + WINDOW_SLACK)
     result = AlertPass()
-    result.scanned = session.scalar(select(func.count()).select_from(Wallet).where(where)) or 0
-    result.eligible = session.scalar(select(func.count()).select_from(Wallet)
-                                     .where(in_state)) or 0
+    # Both counts in one pass over the range (the range is read for `scanned` anyway).
+    scanned, eligible = session.execute(
+        select(func.count(), func.count(case((w.state == state, 1))))
+        .select_from(Wallet).where(where)).one()
+    result.scanned, result.eligible = scanned or 0, eligible or 0
     if not result.eligible:
         return result
     session.execute(update(Wallet.__table__).where(in_state, window_open)
