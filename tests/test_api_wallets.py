@@ -4,11 +4,13 @@ from decimal import Decimal
 
 import pytest
 import redis
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
-from dashboard.models import Transaction, Wallet
+from dashboard.db import get_engine
+from dashboard.models import Occupancy, Person, Transaction, User, Wallet
+from dashboard.services import wallets as wallet_service
 from tests import factories
-from tests.conftest import private_broker_url
+from tests.conftest import PG_URL, private_broker_url
 
 
 @pytest.fixture
@@ -157,6 +159,137 @@ def test_forged_cursors_are_422_not_500(client, make, op):
             r = client.get(path + "cursor=" + cursor_of(values), headers=op)
             assert r.status_code == 422, (path, values, r.status_code)
             assert_error(r, 422, "validation_failed")
+
+
+# -- search strategies and keyset seeks ---------------------------------------------------
+
+def search_world(db) -> User:
+    """Wallets on three estates with tied balances in every state, and residents whose names
+    are common (Thandi), rare (Zola, a past occupant) or shared with an estate (Thandeka).
+    Returns an operator."""
+    import random
+    from datetime import date, timedelta
+
+    rng = random.Random(7)
+    estates = [factories.estate(db, name=n) for n in ("Thandeka Gardens", "Acacia Park",
+                                                      "Sunset Ridge")]
+    for i in range(60):
+        w = factories.wallet(db, rng.choice(["0.00", "5.00", "30.00", "30.00", "60.00",
+                                             "120.00"]), estate_obj=estates[i % 3])
+        for _ in range(rng.choice([0, 1, 1, 2])):
+            first = rng.choice(["Thandi", "Thandi", "Thabo", "Lindiwe", "Sipho"])
+            person = Person(first_name=first, last_name=rng.choice(["Nkosi", "Dube", "Thandeka"]))
+            db.add(person)
+            db.flush()
+            db.add(Occupancy(unit_id=w.unit_id, person_id=person.id, role="tenant",
+                             is_primary=True, start_date=date.today() - timedelta(days=30)))
+        if i in (11, 40):
+            zola = Person(first_name="Zola", last_name="Mbeki")
+            db.add(zola)
+            db.flush()
+            # Moved out: search_condition matches past occupants too, and so must the walk.
+            db.add(Occupancy(unit_id=w.unit_id, person_id=zola.id, role="owner",
+                             is_primary=False, start_date=date.today() - timedelta(days=900),
+                             end_date=date.today() - timedelta(days=400)))
+    operator = factories.user(db, "operator")
+    db.commit()
+    return operator
+
+
+def all_pages(db, user, **kw) -> list:
+    """Every page of a listing: [(wallet ids, next_cursor)] following the cursors."""
+    pages, cursor = [], None
+    while True:
+        page = wallet_service.list_wallets(db, user, cursor=cursor, **kw)
+        pages.append(([w.id for w in page.items], page.next_cursor))
+        cursor = page.next_cursor
+        if not cursor:
+            return pages
+
+
+def matching_ids(db, q: str, sort: str, state: str | None) -> list[int]:
+    """The answer of a search worked out in Python: wallets whose unit number, estate name or
+    a (past or present) resident's name starts with `q`, in `sort`'s order."""
+    names: dict[int, list[str]] = {}
+    for unit_id, first, last in db.execute(select(Occupancy.unit_id, Person.first_name,
+                                                  Person.last_name).join(Person)):
+        names.setdefault(unit_id, []).extend([first, last, f"{first} {last}"])
+    found = [(w.balance, w.id) for w in db.scalars(select(Wallet))
+             if (state is None or w.state == state) and any(
+                 text.lower().startswith(q.lower()) for text in
+                 [w.unit.number, w.unit.estate.name, *names.get(w.unit_id, [])])]
+    found.sort(key=(lambda key: key[1]) if sort == "id" else None, reverse=sort == "-balance")
+    return [wallet_id for _, wallet_id in found]
+
+
+def test_search_walk_and_union_give_the_same_pages(db, monkeypatch):
+    """A search answers the same rows, order and cursors whether it walks wallets (common
+    names) or collects matches through the indexes (rare ones), also when the walk runs out of
+    budget on a page and the union finishes it; and the rows are the ones Python finds."""
+    operator = search_world(db)
+    checked = 0
+    for q in ("Thandi", "thandi nk", "Zola", "Thandeka", "U", "t", "nobody"):
+        for sort in ("id", "balance", "-balance"):
+            for state in (None, "low", "critical"):
+                kw = {"q": q, "sort": sort, "state": state, "limit": 4}
+                monkeypatch.setattr(wallet_service, "_is_common", lambda session, terms: False)
+                expected = all_pages(db, operator, **kw)
+                assert [i for ids, _ in expected for i in ids] == \
+                    matching_ids(db, q, sort, state), kw
+                monkeypatch.setattr(wallet_service, "_is_common", lambda session, terms: True)
+                for budget in (100, 3, 1):  # the whole list, some pages, never enough
+                    monkeypatch.setattr(wallet_service, "WALK_ROWS_PER_ITEM", budget)
+                    assert all_pages(db, operator, **kw) == expected, (kw, budget)
+                checked += sum(len(ids) for ids, _ in expected)
+    assert checked > 500  # the searches found wallets, not only empty pages
+
+
+def test_common_means_one_wallet_in_the_walk_budget(db, monkeypatch):
+    """_is_common: a name on at least one wallet in WALK_ROWS_PER_ITEM, by a capped count."""
+    search_world(db)
+    monkeypatch.setattr(wallet_service, "WALK_ROWS_PER_ITEM", 10)  # 6 matches needed of 60
+    def common(q):
+        return wallet_service._is_common(db, wallet_service._search_terms(db, q))
+
+    assert common("Thandi") and common("sunset") and not common("Zola")
+    assert not common("nobody")
+
+
+def query_plans(db, fn) -> list[str]:
+    """EXPLAIN QUERY PLAN (SQLite) of every SELECT `fn` runs, one string per statement."""
+    statements = []
+
+    def grab(conn, cursor, statement, params, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append((statement, params))
+
+    event.listen(get_engine(), "before_cursor_execute", grab)
+    try:
+        fn()
+    finally:
+        event.remove(get_engine(), "before_cursor_execute", grab)
+    return [" | ".join(row[3] for row in db.connection().exec_driver_sql(
+        "EXPLAIN QUERY PLAN " + sql, params)) for sql, params in statements]
+
+
+@pytest.mark.skipif(bool(PG_URL), reason="SQLite's EXPLAIN QUERY PLAN")
+def test_pages_seek_in_their_index(db, monkeypatch):
+    """A balance-sorted page after a cursor seeks in (balance, id) instead of scanning it from
+    the start (the OR form of the keyset did); a common-name search walks wallets in order."""
+    operator = search_world(db)
+    after = wallet_service.encode_cursor({"id": 30, "balance": "30.00"})
+    for sort, seek in (("balance", "balance>?"), ("-balance", "balance<?")):
+        plans = query_plans(db, lambda sort=sort: wallet_service.list_wallets(
+            db, operator, sort=sort, cursor=after))
+        assert f"SEARCH wallets USING INDEX ix_wallets_balance_id ({seek})" in plans[0], plans
+    monkeypatch.setattr(wallet_service, "_is_common", lambda session, terms: True)
+    monkeypatch.setattr(wallet_service, "WALK_ROWS_PER_ITEM", 6)  # a stretch of 30 wallets
+    plans = query_plans(db, lambda: wallet_service.list_wallets(db, operator, q="Thandi",
+                                                                limit=4))
+    # The matching estates, the end of the stretch, then a walk that filled the page.
+    assert len(plans) == 3, plans
+    assert "SEARCH wallets USING INTEGER PRIMARY KEY (rowid<?)" in plans[2], plans
+    assert "CORRELATED SCALAR SUBQUERY" in plans[2] and "TEMP B-TREE" not in plans[2], plans
 
 
 # -- residents and viewers ----------------------------------------------------------------

@@ -250,6 +250,32 @@ def test_wallet_list_sorts_by_balance(operator, world):
     assert balances[:3] == ["R 100.00", "R 30.00", "R 5.00"]
 
 
+@pytest.mark.parametrize("common", [True, False])
+def test_wallet_search_by_balance_follows_next_links_through_ties(operator, world, make,
+                                                                   monkeypatch, common):
+    """A name search sorted by balance, two rows a page, lists every matching wallet once in
+    order across equal balances, whether it walks wallets or collects matches by index."""
+    from dashboard.services import wallets as wallet_service
+
+    monkeypatch.setattr(wallet_service, "_is_common", lambda session, terms: common)
+    estate = make.estate(name="Baobab Court")
+    named = []
+    for amount in ("30.00", "30.00", "80.00", "30.00", "5.00", "80.00", "30.00"):
+        w = make.wallet(amount, estate_obj=estate)
+        make.resident(w, name=("Lindiwe", "Khumalo"))
+        named.append((Decimal(amount), w.id))
+    make.wallet("30.00", estate_obj=estate)  # nobody called Lindiwe lives here
+    named.append((Decimal("30.00"), world["low"]))  # Lindiwe Dube
+    for sort, descending in (("balance", False), ("-balance", True)):
+        seen, url = [], f"/wallets?q=lindiwe&sort={sort}&limit=2"
+        while url:
+            html = operator.client.get(url, headers=HX).get_data(as_text=True)
+            seen += [int(i) for i in re.findall(r'<td><a href="/wallets/(\d+)">', html)]
+            link = re.search(r'rel="next" href="([^"]+)"', html)
+            url = link.group(1).replace("&amp;", "&") if link else None
+        assert seen == [i for _, i in sorted(named, reverse=descending)], sort
+
+
 # -- alert settings ---------------------------------------------------------------------------
 
 def _settings(threshold, mode="amount", days="3", hours="24"):

@@ -8,7 +8,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import and_, func, literal_column, or_, select, union, update
+from sqlalchemy import (
+    and_,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+    union,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import joinedload
 
 from ..db import write_transaction
@@ -133,24 +144,160 @@ def prefix_range(expr, text: str):
     return and_(expr >= text, expr < text[:-1] + chr(ord(text[-1]) + 1))
 
 
-def search_condition(q: str):
-    """Wallets whose unit number, estate or a resident's name starts with `q` (any case).
+def _search_terms(session, q: str) -> tuple:
+    """The three ways a wallet matches `q` (any case), as conditions: its unit's number, its
+    unit's estate (the name starts with `q`), a resident's first, last or full name.
 
-    The matching units come from three indexed prefix lookups (lower-case expression
-    indexes on units, estates and people), so a search costs the size of its answer, not a
-    pass over every wallet.
+    The few estates are matched here, first: a condition on their ids lets PostgreSQL estimate
+    the search (it has no statistics on lower(estates.name), guessed that an estate and all its
+    units matched every search, and joined every wallet by hash even when nothing matched).
     """
     text_lower = q.lower()
-    by_number = select(Unit.id).where(prefix_range(func.lower(Unit.number), text_lower))
-    by_estate = (select(Unit.id).join(Estate, Estate.id == Unit.estate_id)
-                 .where(prefix_range(func.lower(Estate.name), text_lower)))
+    estate_ids = list(session.scalars(
+        select(Estate.id).where(prefix_range(func.lower(Estate.name), text_lower))))
     # The space is written into the SQL, not bound, so the expression matches the index's.
     full_name = func.lower(Person.first_name + literal_column("' '") + Person.last_name)
-    by_person = (select(Occupancy.unit_id).join(Person, Person.id == Occupancy.person_id)
-                 .where(or_(prefix_range(func.lower(Person.first_name), text_lower),
-                            prefix_range(func.lower(Person.last_name), text_lower),
-                            prefix_range(full_name, text_lower))))
-    return Wallet.unit_id.in_(union(by_number, by_estate, by_person))
+    return (prefix_range(func.lower(Unit.number), text_lower),
+            Unit.estate_id.in_(estate_ids) if estate_ids else false(),
+            or_(prefix_range(func.lower(Person.first_name), text_lower),
+                prefix_range(func.lower(Person.last_name), text_lower),
+                prefix_range(full_name, text_lower)))
+
+
+def search_condition(terms: tuple):
+    """Wallets matching the search `terms` (of _search_terms), as the union of the matching
+    units.
+
+    The matching units come from indexed prefix lookups (lower-case expression indexes on
+    units and people), so a search costs the size of its answer, not a pass over every wallet.
+    """
+    by_number, by_estate, by_person = terms
+    return Wallet.unit_id.in_(union(
+        select(Unit.id).where(by_number),
+        select(Unit.id).where(by_estate),
+        select(Occupancy.unit_id).join(Person, Person.id == Occupancy.person_id)
+        .where(by_person)))
+
+
+def search_match(terms: tuple):
+    """The same match as search_condition, tested on one wallet of a query that joins its Unit:
+    cheap per wallet, for walking wallets in page order (the cost of a page is then the number
+    of wallets walked to fill it, whatever the size of the whole answer)."""
+    by_number, by_estate, by_person = terms
+    # A scalar subquery, not EXISTS: PostgreSQL may run an EXISTS under OR as a hashed subplan,
+    # collecting every resident that matches first (what the walk avoids); this one it runs
+    # per wallet, stopping at the first match, as SQLite does.
+    resident = (select(Occupancy.id).join(Person, Person.id == Occupancy.person_id)
+                .where(Occupancy.unit_id == Wallet.unit_id, by_person).limit(1))
+    return or_(by_number, by_estate, resident.scalar_subquery().is_not(None))
+
+
+# Searching a common name walks wallets in page order, testing each, and stops at a full page;
+# a rare one collects its few matches through the indexes (search_condition). The walk costs a
+# few microseconds a wallet, so it gives up after WALK_ROWS_PER_ITEM wallets per row of the
+# page (fewer than 1% of the wallets walked match) and the union answers.
+WALK_ROWS_PER_ITEM = 100
+
+
+def _is_common(session, terms: tuple) -> bool:
+    """True when the search `terms` match at least one wallet in WALK_ROWS_PER_ITEM (people,
+    units and estate units counted, an estimate of the wallets), so a walk should fill a page
+    within its budget. The count stops there: at 1M wallets it reads at most 10,000 index
+    entries."""
+    # The highest id stands in for the number of wallets: count(*) would read all of them.
+    wallets = session.scalar(select(func.max(Wallet.id))) or 0
+    needed = max(1, wallets // WALK_ROWS_PER_ITEM)
+    by_number, by_estate, by_person = terms
+    one = literal_column("1")
+    candidates = union_all(
+        select(one).select_from(Unit).where(by_number),
+        select(one).select_from(Unit).where(by_estate),
+        select(one).select_from(Person).where(by_person)).limit(needed).subquery()
+    return session.scalar(select(func.count()).select_from(candidates)) >= needed
+
+
+def _key_columns(sort: str) -> tuple:
+    """The columns a sort orders by, the last one unique: its keyset key."""
+    return (Wallet.id,) if sort == "id" else (Wallet.balance, Wallet.id)
+
+
+def _keyset(sort: str, after: tuple | None, upto: tuple | None):
+    """Rows after the key `after` (exclusive) and up to `upto` (inclusive), in `sort`'s order.
+
+    A row-value comparison, (balance, id) > (:b, :id), lets SQLite and PostgreSQL seek in the
+    (balance, id) index; the equivalent `balance > :b OR (balance = :b AND id > :id)` made
+    SQLite scan that index from its start, so a deep page cost the rows before it.
+    """
+    columns = _key_columns(sort)
+    single = len(columns) == 1
+    key = columns[0] if single else tuple_(*columns)
+    descending = sort.startswith("-")
+    conditions = []
+    if after is not None:
+        value = after[0] if single else after
+        conditions.append(key < value if descending else key > value)
+    if upto is not None:
+        value = upto[0] if single else upto
+        conditions.append(key >= value if descending else key <= value)
+    return and_(True, *conditions)
+
+
+def _order_by(sort: str) -> list:
+    """ORDER BY terms of a sort."""
+    columns = _key_columns(sort)
+    return [c.desc() for c in columns] if sort.startswith("-") else list(columns)
+
+
+def _filtered(query, session, user: User, state: str | None, estate_id: int | None):
+    """`query` (which joins Unit when `estate_id` is given) limited to the wallets `user` may
+    see, in `state`, on estate `estate_id`."""
+    query = query.where(visible(session, user))
+    if state:
+        query = query.where(Wallet.state == state)
+    if estate_id:
+        query = query.where(Unit.estate_id == estate_id)
+    return query
+
+
+def _walk_end(session, user: User, state, estate_id, sort: str, after: tuple | None,
+              budget: int) -> tuple | None:
+    """The key of the `budget`-th wallet after `after` in page order, or None when fewer
+    remain: the end of the stretch a search walk may test. Reads only the key columns, which
+    an index covers (the primary key, (balance, id) or the state indexes)."""
+    query = select(*_key_columns(sort))
+    if estate_id:
+        query = query.join(Unit, Unit.id == Wallet.unit_id)
+    query = _filtered(query, session, user, state, estate_id).where(_keyset(sort, after, None))
+    row = session.execute(query.order_by(*_order_by(sort)).offset(budget - 1).limit(1)).first()
+    return tuple(row) if row else None
+
+
+def _page(session, user: User, state, estate_id, sort: str, limit: int, after: tuple | None,
+          upto: tuple | None, match) -> list:
+    """Up to limit + 1 wallets after `after` (and up to `upto`) matching `match`, in order."""
+    query = (select(Wallet).join(Unit, Unit.id == Wallet.unit_id)
+             .options(joinedload(Wallet.unit).joinedload(Unit.estate)))
+    query = _filtered(query, session, user, state, estate_id)
+    query = query.where(_keyset(sort, after, upto), match).order_by(*_order_by(sort))
+    return list(session.scalars(query.limit(limit + 1)).unique())
+
+
+def _search_page(session, user: User, state, estate_id, sort: str, limit: int,
+                 after: tuple | None, q: str) -> list:
+    """limit + 1 wallets of a search: by walking when `q` is common (and the walk fills the
+    page within its budget), else through the indexed union; the same rows either way."""
+    terms = _search_terms(session, q)
+    if _is_common(session, terms):
+        end = _walk_end(session, user, state, estate_id, sort, after,
+                        WALK_ROWS_PER_ITEM * (limit + 1))
+        rows = _page(session, user, state, estate_id, sort, limit, after, end,
+                     search_match(terms))
+        # A full page, or a walk that reached the last wallet, is the whole answer: the first
+        # matches of a stretch that starts at the cursor are the first matches after it.
+        if len(rows) > limit or end is None:
+            return rows
+    return _page(session, user, state, estate_id, sort, limit, after, None,
+                 search_condition(terms))
 
 
 def list_wallets(session, user: User, *, state: str | None = None, q: str | None = None,
@@ -163,34 +310,15 @@ def list_wallets(session, user: User, *, state: str | None = None, q: str | None
     if sort not in SORTS:
         raise ValidationFailed("Invalid sort.", fields={"sort": f"Use one of: {', '.join(SORTS)}."})
     q = (q or "").strip()[:100]
-    after = decode_cursor(cursor)
-    query = (select(Wallet).join(Unit, Unit.id == Wallet.unit_id)
-             .join(Estate, Estate.id == Unit.estate_id)
-             .options(joinedload(Wallet.unit).joinedload(Unit.estate))
-             .where(visible(session, user)))
-    if state:
-        query = query.where(Wallet.state == state)
-    if estate_id:
-        query = query.where(Unit.estate_id == estate_id)
+    values = decode_cursor(cursor)
+    after = None
+    if values:
+        after = ((values["id"],) if sort == "id"
+                 else (Decimal(str(values.get("balance", "0"))), values["id"]))
     if q:
-        query = query.where(search_condition(q))
-    if sort == "id":
-        if after:
-            query = query.where(Wallet.id > after["id"])
-        query = query.order_by(Wallet.id)
+        rows = _search_page(session, user, state, estate_id, sort, limit, after, q)
     else:
-        descending = sort.startswith("-")
-        if after:
-            bal = Decimal(str(after.get("balance", "0")))
-            if descending:
-                query = query.where(or_(Wallet.balance < bal,
-                                        (Wallet.balance == bal) & (Wallet.id < after["id"])))
-            else:
-                query = query.where(or_(Wallet.balance > bal,
-                                        (Wallet.balance == bal) & (Wallet.id > after["id"])))
-        query = query.order_by(*((Wallet.balance.desc(), Wallet.id.desc()) if descending
-                                 else (Wallet.balance, Wallet.id)))
-    rows = list(session.scalars(query.limit(limit + 1)).unique())
+        rows = _page(session, user, state, estate_id, sort, limit, after, None, True)
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
