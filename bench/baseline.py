@@ -17,6 +17,7 @@ from sqlalchemy.orm import joinedload
 from dashboard.models import Meter, Notification, Unit, Wallet
 from dashboard.services import messages
 from dashboard.services.high_usage import is_high, local_day, usage_query
+from dashboard.services.money import format_rand
 from dashboard.services.wallet_state import compute_state, spend_30d
 
 TARGET = {"low_credit": "low", "critical_credit": "critical"}
@@ -40,10 +41,14 @@ def credit_scan(session, kind: str, now) -> dict:
         if seen is not None:
             continue
         unit = f"{w.unit.number}, {w.unit.estate.name}"
+        # The old system wrote each message in Python, one wallet at a time.
         if kind == "low_credit":
-            title, message = messages.low_credit(unit, w.balance, w.low_balance_threshold, None)
+            title = messages.LOW_CREDIT_TITLE
+            message = messages.LOW_CREDIT.format(unit=unit, balance=format_rand(w.balance),
+                                                 threshold=format_rand(w.low_balance_threshold))
         else:
-            title, message = messages.critical_credit(unit, w.balance, w.low_balance_threshold)
+            title = messages.CRITICAL_CREDIT_TITLE
+            message = messages.CRITICAL_CREDIT.format(unit=unit, balance=format_rand(w.balance))
         session.add(_notification(kind, title, message, now, wallet_id=w.id))
         session.commit()
         notified += 1
