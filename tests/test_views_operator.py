@@ -509,3 +509,13 @@ def test_estate_defaults_refuse_a_range_upside_down_then_save(operator, world, d
     estate = db.get(Estate, world["estate"])
     assert (estate.default_low_balance_threshold, estate.default_alert_mode,
             estate.min_low_balance_threshold) == (Decimal("75.00"), "days", Decimal("5.00"))
+
+
+def test_forged_cursors_on_the_wallet_page_are_refused_not_500(operator):
+    """The HTML list decodes its cursor like the API: a forged one is a 4xx, never SQL."""
+    from tests.test_api_wallets import FORGED_CURSORS, cursor_of
+
+    for values in FORGED_CURSORS:
+        for sort in ("id", "balance", "-balance"):
+            r = operator.client.get(f"/wallets?sort={sort}&cursor={cursor_of(values)}")
+            assert 400 <= r.status_code < 500, (values, sort, r.status_code)

@@ -40,6 +40,7 @@ from .money import parse_amount
 from .wallet_state import compute_state, spend_30d
 
 SORTS = ("id", "balance", "-balance")
+_CURSOR_BALANCE = re.compile(r"-?[0-9]{1,15}\.[0-9]{2}")  # as encode_cursor writes a balance
 MAX_LIMIT = 200
 
 
@@ -110,7 +111,11 @@ def encode_cursor(values: dict) -> str:
 
 
 def decode_cursor(cursor: str | None) -> dict | None:
-    """The values inside a cursor; ValidationFailed when it was tampered with."""
+    """The values inside a cursor; ValidationFailed when it was tampered with.
+
+    Checks every value that reaches SQL: a crafted cursor with an id beyond 32 bits, `true`,
+    or a balance like "abc" used to answer 500.
+    """
     if not cursor:
         return None
     try:
@@ -118,6 +123,9 @@ def decode_cursor(cursor: str | None) -> dict | None:
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
         if not isinstance(values, dict) or type(values.get("id")) is not int \
                 or not 0 <= values["id"] <= MAX_ID:
+            raise ValueError
+        balance = values.get("balance", "0.00")
+        if not isinstance(balance, str) or not _CURSOR_BALANCE.fullmatch(balance):
             raise ValueError
         return values
     except (ValueError, TypeError, UnicodeDecodeError):
