@@ -2,6 +2,7 @@
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import func, select
 
 from dashboard.models import (
@@ -20,7 +21,7 @@ T0 = datetime(2026, 3, 10, 4, 0, 0, tzinfo=timezone.utc)  # 06:00 in Johannesbur
 
 def check(db, wallet_id, now):
     """What check_wallet_after_transaction does for one wallet, committed."""
-    passes = credit_alerts.check_wallets(db, Wallet.__table__.c.id == wallet_id, now)
+    passes = credit_alerts.check_wallet(db, wallet_id, now)
     db.commit()
     return passes
 
@@ -232,3 +233,27 @@ def test_scan_refreshes_stale_stored_states(db, make):
     assert [n.wallet_id for n in db.scalars(select(Notification))] == [w.id]
     assert db.get(Wallet, ok.id, populate_existing=True).state == "ok"
     assert Decimal(db.get(Wallet, w.id).balance) == Decimal("30.00")
+
+
+@pytest.mark.parametrize("stored", ["ok", "low", "critical"])
+@pytest.mark.parametrize(("balance", "mode", "spend"), [
+    ("80.00", "amount", None), ("30.00", "amount", None), ("5.00", "amount", None),
+    ("40.00", "days", "600.00"), ("40.00", "days", "100.00"), ("40.00", "days", None),
+])
+def test_one_wallet_check_does_what_the_set_based_check_does(db, make, stored, balance, mode,
+                                                             spend):
+    """check_wallet's shortcut for `ok` wallets ends where check_wallets ends: the same stored
+    state and the same alerts, whatever state was stored before."""
+    outcomes = []
+    for check_fn in (lambda w: credit_alerts.check_wallet(db, w.id, T0),
+                     lambda w: credit_alerts.check_wallets(db, Wallet.__table__.c.id == w.id, T0)):
+        w = make.wallet(balance, threshold="50.00", mode=mode, state=stored)
+        if spend:
+            factories.purchase_history(db, w, [spend], days_ago=5)
+        db.commit()
+        passes = check_fn(w)
+        db.commit()
+        outcomes.append((db.get(Wallet, w.id, populate_existing=True).state,
+                         {k: (p.notified, p.eligible) for k, p in passes.items()},
+                         [n.type for n in alerts(db, w.id)]))
+    assert outcomes[0] == outcomes[1]

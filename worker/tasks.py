@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from dashboard import events
 from dashboard.db import write_transaction
-from dashboard.models import TaskRun, Wallet, utcnow
+from dashboard.models import TaskRun, utcnow
 from dashboard.services import credit_alerts, retention, task_runs
 from dashboard.services.transaction_notices import notify_transaction
 from dashboard.services.transactions_sweep import unnotified_transactions
@@ -57,8 +57,7 @@ def check_wallet_after_transaction(self, wallet_id: int, transaction_id: int | N
     """Low or critical credit alert for one wallet right after a transaction."""
     with task_session() as session:
         with write_transaction(session):  # see _notify_transaction
-            passes = credit_alerts.check_wallets(session, Wallet.__table__.c.id == wallet_id,
-                                                 utcnow())
+            passes = credit_alerts.check_wallet(session, wallet_id, utcnow())
         ids = [i for p in passes.values() for i in p.notification_ids]
         events.publish_notifications(session, ids)
         events.publish_wallet(session, wallet_id)

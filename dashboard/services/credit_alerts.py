@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import (
     BigInteger,
@@ -32,7 +33,7 @@ from ..models.types import UTCDateTime
 from . import messages, notifications
 from .messages import PRIORITIES
 from .sqlfuncs import add_hours, format_sql, insert_ignore, json_object, money_text, rand_text, text_sql
-from .wallet_state import days_left_tenths_sql, spend_30d_sql, state_sql
+from .wallet_state import compute_state, days_left_tenths_sql, spend_30d, spend_30d_sql, state_sql
 
 # A daily scan may start a few seconds earlier than the one before it; without this slack a
 # 24-hour window would make it skip every other day.
@@ -187,3 +188,26 @@ def check_wallets(session, where, now: datetime, *, task_run_id: int | None = No
     refresh_states(session, where, now)
     return {kind: alert_pass(session, kind, where, now, task_run_id=task_run_id)
             for kind in KINDS}
+
+
+def check_wallet(session, wallet_id: int, now: datetime) -> dict[str, AlertPass]:
+    """`check_wallets` for one wallet, as check_wallet_after_transaction runs it.
+
+    Most transactions leave a wallet `ok` (a top-up, a purchase well above the threshold).
+    The state is then decided in Python from one row and, in days mode, one sum; the set-based
+    statements (whose construction costs more CPU than the one row they touch) run only for a
+    wallet that is low or critical. compute_state and state_sql are property-tested to agree.
+    """
+    w = Wallet.__table__.c
+    row = session.execute(select(w.balance, w.low_balance_threshold, w.alert_mode,
+                                 w.low_balance_days, w.state).where(w.id == wallet_id)).first()
+    if row is None:
+        return {kind: AlertPass() for kind in KINDS}
+    balance, threshold, mode, low_days, stored = row
+    spend = spend_30d(session, wallet_id, now) if mode == "days" else Decimal(0)
+    if compute_state(balance, threshold, mode, low_days, spend) != "ok":
+        return check_wallets(session, w.id == wallet_id, now)
+    if stored != "ok":
+        session.execute(update(Wallet.__table__).where(w.id == wallet_id)
+                        .values(state="ok", updated_at=now))
+    return {kind: AlertPass(scanned=1) for kind in KINDS}
