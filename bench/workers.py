@@ -399,8 +399,9 @@ def trigger(send) -> int:
         Session.remove()
 
 
-def wait_finished(run_id: int, stack, timeout: float) -> dict:
-    """Poll the run (every 50 ms, a new read each time) until it succeeded or failed."""
+def wait_finished(run_id: int, stack, timeout: float, every_5s=None) -> dict:
+    """Poll the run (every 50 ms, a new read each time) until it succeeded or failed; call
+    `every_5s()` meanwhile, if given."""
     from sqlalchemy import text
 
     from dashboard.db import get_engine
@@ -416,6 +417,8 @@ def wait_finished(run_id: int, stack, timeout: float) -> dict:
             return row._asdict()
         if time.monotonic() - checked > 5:
             stack.check_alive()  # a dead worker: fail now, not at the timeout
+            if every_5s:
+                every_5s()
             checked = time.monotonic()
         time.sleep(0.05)
     raise RuntimeError(f"run {run_id} not finished after {timeout} s")
@@ -492,9 +495,14 @@ def one_run(target: Target, redis_url: str, count: int, chunk_size: int, timeout
         before = load()
         started = time.perf_counter()
         run_id = trigger(send)
-        finished = wait_finished(run_id, stack, timeout)
+        # Another benchmark that opens the shared file meanwhile competes with this run: noted.
+        shared: set[str] = set()
+        watch = (lambda: shared.update(others_using(target.path))) if target.path else None
+        finished = wait_finished(run_id, stack, timeout, watch)
         seconds = time.perf_counter() - started
         after = load()
+        if watch:
+            watch()
         # The run is marked succeeded by the chunk that commits last, but with several workers
         # another chunk may still be publishing its notifications then: `settled` is when every
         # chunk task has returned (its log line), so everything was published.
@@ -509,7 +517,8 @@ def one_run(target: Target, redis_url: str, count: int, chunk_size: int, timeout
             raise RuntimeError(f"run {run_id} failed: {finished['error']}")
         return {"seconds": round(seconds, 3), "settled_seconds": settled and round(settled, 3),
                 **check(run_id), "chunks_by_worker": per_worker,
-                "load_before": before, "load_after": after, "tree": tree}
+                "load_before": before, "load_after": after, "tree": tree,
+                "shared_with": sorted(shared)}
     finally:
         get_engine().dispose()  # no connection of ours stays open across the next reset
 
@@ -564,8 +573,12 @@ def tree_state() -> dict:
     paths = ["dashboard", "worker", "config.py", "run.py"]
     status = subprocess.run(["git", "status", "--porcelain", "--", *paths], cwd=ROOT,
                             capture_output=True, text=True, check=False).stdout.splitlines()
-    diff = subprocess.run(["git", "diff", "HEAD", "--", *paths], cwd=ROOT, capture_output=True,
-                          check=False).stdout
+    # The committed code by content (git's object ids of these paths at HEAD, unchanged by commits
+    # elsewhere), plus the uncommitted edits.
+    committed = subprocess.run(["git", "rev-parse", *(f"HEAD:{p}" for p in paths)], cwd=ROOT,
+                               capture_output=True, check=False).stdout
+    diff = committed + subprocess.run(["git", "diff", "HEAD", "--", *paths], cwd=ROOT,
+                                      capture_output=True, check=False).stdout
     untracked = b"".join((ROOT / line[3:]).read_bytes() for line in status
                          if line.startswith("??") and (ROOT / line[3:]).is_file())
     return {"edited": sorted(line[3:] for line in status),
@@ -602,6 +615,8 @@ def _records(target: Target, chunk_size: int, runs: dict[int, list[dict]]) -> li
             "unexpected": max(r["unexpected"] for r in got),
             "notifications_per_run": [r["notifications"] for r in got],
             "chunks_by_worker": [r["chunks_by_worker"] for r in got],
+            # SQLite: other processes seen with the file open during each run.
+            "shared_with": [r["shared_with"] for r in got],
             # 1-minute load before each run and after the last (2.0 = both cores busy).
             "load1": [r["load_before"]["load1"] for r in got] + [got[-1]["load_after"]["load1"]],
             "load_end": load(),
