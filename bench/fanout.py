@@ -73,6 +73,7 @@ def run(sizes, *, server: str = "werkzeug", timeout: float = 60.0, rounds: int =
                 "bench": "fanout", "server": server, "clients": n, **got,
                 "rounds": len(per_round),
                 "lost": max(r["lost"] for r in per_round),
+                "drops": max(r.get("drops", 0) for r in per_round),
                 "p50_ms": median(r["p50_ms"] for r in per_round),
                 "p99_ms": median(r["p99_ms"] for r in per_round),
                 "last_ms": median(r["last_ms"] for r in per_round),

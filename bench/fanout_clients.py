@@ -19,21 +19,41 @@ import socketio  # noqa: E402
 CONNECT_AT_ONCE = 50
 
 
-def connect_all(url: str, tokens: list[str], arrived: dict, kind: str) -> tuple[list, int]:
-    """Connect one client per token, CONNECT_AT_ONCE at a time; (clients, failures)."""
+def connect_all(url: str, tokens: list[str], arrived: dict, kind: str,
+                drops: list) -> tuple[list, int]:
+    """Connect one client per token, CONNECT_AT_ONCE at a time; (clients, failures).
+
+    Each client behaves as static/js/live.js does: it reconnects when dropped and then sends
+    `sync` {after_id} with the last notification id it saw, so the server sends what it
+    missed. A notification that arrives that way still counts (late); `drops` records when
+    each drop happened, so the report can say how many clients were dropped and re-synced.
+    The sync asks from id 0 (the resident's few notifications): the rounds delete
+    notifications between them, and SQLite then reuses ids, so a remembered id could skip
+    the new round's.
+    """
     clients, failed = [], 0
 
     def one(i: int, token: str):
         """Connect client i; its handler records the first `kind` notification."""
         nonlocal failed
-        client = socketio.Client(reconnection=False)
+        client = socketio.Client(reconnection=True, reconnection_delay=0.5,
+                                  reconnection_delay_max=2)
+        connects = [0]
 
         def on_notification(data, i=i):
             """First arrival of the scan's notification for this client."""
             if data.get("type") == kind and i not in arrived:
                 arrived[i] = time.monotonic()
 
+        def on_connect():
+            """After a reconnect, ask for what was missed (the first connect needs nothing)."""
+            connects[0] += 1
+            if connects[0] > 1:
+                client.emit("sync", {"after_id": 0})
+
         client.on("notification", on_notification)
+        client.on("connect", on_connect)
+        client.on("disconnect", lambda *_: drops.append(time.monotonic()))
         try:
             client.connect(url, auth={"token": token}, transports=["websocket"],
                            wait_timeout=30)
@@ -48,7 +68,7 @@ def connect_all(url: str, tokens: list[str], arrived: dict, kind: str) -> tuple[
     return clients, failed
 
 
-def one_round(url: str, spec: dict, arrived: dict, expected: int) -> dict:
+def one_round(url: str, spec: dict, arrived: dict, expected: int, drops: list) -> dict:
     """Reset the alerts, press "Run now" as the operator, wait for every client or the
     timeout; the arrival times (seconds after the press) and when the task run finished."""
     from bench.common import reset_alerts
@@ -56,6 +76,7 @@ def one_round(url: str, spec: dict, arrived: dict, expected: int) -> dict:
     reset_alerts(spec["db"])
     arrived.clear()
     gevent.sleep(1.0)
+    drops_before = len(drops)
     auth = {"Authorization": f"Bearer {spec['operator_token']}"}
     t0 = time.monotonic()
     try:
@@ -83,7 +104,7 @@ def one_round(url: str, spec: dict, arrived: dict, expected: int) -> dict:
             finished = state
             break
         gevent.sleep(0.2)
-    return {"run_status": status, "waited": round(waited, 2),
+    return {"run_status": status, "waited": round(waited, 2), "drops": len(drops) - drops_before,
             "run_state": finished and finished["state"],
             "notified": finished and (finished.get("result") or {}).get("notified"),
             "latencies": sorted(arrived[i] - t0 for i in arrived)}
@@ -94,10 +115,11 @@ def main() -> None:
     with open(sys.argv[2]) as f:
         url, spec = sys.argv[1], json.load(f)
     arrived: dict[int, float] = {}
+    drops: list[float] = []
     started = time.monotonic()
-    clients, failed = connect_all(url, spec["tokens"], arrived, spec["kind"])
+    clients, failed = connect_all(url, spec["tokens"], arrived, spec["kind"], drops)
     connect_seconds = time.monotonic() - started
-    rounds = [one_round(url, spec, arrived, len(clients)) for _ in range(spec["rounds"])]
+    rounds = [one_round(url, spec, arrived, len(clients), drops) for _ in range(spec["rounds"])]
     pool = gevent.pool.Pool(500)
     for c in clients:
         pool.spawn(c.disconnect)
