@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import Base
@@ -25,7 +25,10 @@ class Notification(Base):
         Index("ix_notifications_type_id", "type", "id"),
         Index("ix_notifications_created_at", "created_at"),
         Index("ix_notifications_task_run_id", "task_run_id"),
-        Index("ix_notifications_transaction_id", "transaction_id"),
+        # Partial: scan alerts (most rows) have no transaction (migration 0004).
+        Index("ix_notifications_transaction_id", "transaction_id",
+              sqlite_where=text("transaction_id IS NOT NULL"),
+              postgresql_where=text("transaction_id IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
