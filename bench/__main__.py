@@ -1,4 +1,5 @@
-"""`python -m bench SUBCOMMAND`: scan, latency, fanout, pages, workers, all, smoke, report.
+"""`python -m bench SUBCOMMAND`: scan, latency, fanout, pages, workers, writers, all, smoke,
+report.
 
 Every subcommand prints one JSON line per measurement (also appended to
 bench/out/results.jsonl) and progress on stderr. See bench/RESULTS.md.
@@ -92,6 +93,13 @@ def cmd_bounds(a) -> None:
     bounds.run(_sizes(a.wallets)[0])
 
 
+def cmd_writers(a) -> None:
+    """SQLite write latency under contention, with and without the writer queue."""
+    from . import writers
+
+    writers.run(repeats=a.repeats, seconds=a.seconds)
+
+
 def cmd_report(a) -> None:
     """Markdown tables from bench/out/results.jsonl."""
     from . import report
@@ -145,6 +153,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--duration", type=float, default=60.0)
     s.add_argument("--big-repeats", type=int, default=3)
     sub.add_parser("report", help=cmd_report.__doc__)
+    s = sub.add_parser("writers", help=cmd_writers.__doc__)
+    s.add_argument("--repeats", type=int, default=2)
+    s.add_argument("--seconds", type=float, default=10.0)
     s = sub.add_parser("bounds", help=cmd_bounds.__doc__)
     s.add_argument("--wallets", default="1m")
     s = sub.add_parser("smoke", help=cmd_smoke.__doc__)
@@ -153,8 +164,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {"scan": cmd_scan, "latency": cmd_latency, "fanout": cmd_fanout,
-            "pages": cmd_pages, "workers": cmd_workers, "all": cmd_all, "smoke": cmd_smoke,
-            "report": cmd_report, "bounds": cmd_bounds}
+            "pages": cmd_pages, "workers": cmd_workers, "writers": cmd_writers, "all": cmd_all,
+            "smoke": cmd_smoke, "report": cmd_report, "bounds": cmd_bounds}
 
 
 def main(argv=None) -> None:
