@@ -185,8 +185,8 @@ def check_wallets(session, where, now: datetime, *, task_run_id: int | None = No
                   ) -> dict[str, AlertPass]:
     """Refresh state and claim both kinds of alert for the matching wallets.
 
-    Used after a transaction (for one wallet): entering `critical` alerts at once even if a
-    `low_credit` went out minutes ago, because each kind has its own window.
+    After a transaction (through `check_wallet`), entering `critical` alerts at once even if
+    a `low_credit` went out minutes ago, because each kind has its own window.
     """
     refresh_states(session, where, now)
     return {kind: alert_pass(session, kind, where, now, task_run_id=task_run_id)
