@@ -4,6 +4,7 @@ import fcntl
 import multiprocessing
 import os
 import threading
+import time
 from contextlib import contextmanager
 
 from dashboard.db import WriterQueue
@@ -87,13 +88,30 @@ def test_a_forked_worker_does_not_inherit_the_turn(tmp_path):
     assert os.waitstatus_to_exitcode(status) == 0
 
 
+def flock_is_free(path) -> bool:
+    """Whether a fresh descriptor of the lock file can take its flock right now."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+
+
 def test_nested_turns_do_not_deadlock(tmp_path):
-    """A write transaction opened inside another on the same thread passes through."""
-    queue = WriterQueue(str(tmp_path / "db-writers.lock"), timeout=30)
-    with queue.turn(), queue.turn():
-        pass
-    with queue.turn():  # and the turn was really given back
-        pass
+    """A write transaction opened inside another on the same thread passes through, keeps
+    the turn until the outer one ends, and then gives it back."""
+    path = str(tmp_path / "db-writers.lock")
+    queue = WriterQueue(path, timeout=30)
+    started = time.monotonic()
+    with queue.turn():
+        with queue.turn():
+            assert not flock_is_free(path)
+        assert not flock_is_free(path), "the inner turn let go of the outer one's lock"
+    assert time.monotonic() - started < 5, "the inner turn waited for the outer one"
+    assert flock_is_free(path) and not queue._threads.locked()
 
 
 def test_a_stuck_holder_only_delays_until_the_timeout(tmp_path):
@@ -111,5 +129,8 @@ def test_an_unwritable_lock_file_falls_back_to_sqlite(tmp_path):
         ro = tmp_path / "ro"
         ro.mkdir(mode=0o500)
         path = str(ro / "db-writers.lock")
-    with WriterQueue(path, timeout=1).turn():
-        pass
+    queue = WriterQueue(path, timeout=1)
+    entered = False
+    with queue.turn():
+        entered = True
+    assert entered and queue._file() is None
