@@ -67,7 +67,7 @@ def cmd_beat(args) -> None:
 def cmd_seed(args) -> None:
     """Create demo data."""
     from dashboard.db import Session, init_engine
-    from dashboard.services.seed import seed
+    from dashboard.services.demo.seed import seed
 
     init_engine(_config().DATABASE_URL)
     started = time.perf_counter()

@@ -15,10 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from dashboard.models import Meter, Notification, Unit, Wallet
-from dashboard.services import messages
-from dashboard.services.high_usage import is_high, local_day, usage_query
 from dashboard.services.money import format_rand
-from dashboard.services.wallet_state import compute_state, spend_30d
+from dashboard.services.notifications import messages
+from dashboard.services.scans.high_usage import is_high, local_day, usage_query
+from dashboard.services.wallets.state import compute_state, spend_30d
 
 TARGET = {"low_credit": "low", "critical_credit": "critical"}
 

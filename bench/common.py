@@ -148,7 +148,7 @@ def prepare_db(wallets: int, *, path: Path | None = None, fresh: bool = False) -
 
     from dashboard.db import Session, init_engine
     from dashboard.migrate import upgrade
-    from dashboard.services.seed import seed
+    from dashboard.services.demo.seed import seed
 
     url = db_url(path)
     upgrade(url)

@@ -57,7 +57,7 @@ def warm_up(session, scan: str, now) -> None:
     from sqlalchemy.orm import configure_mappers
 
     from dashboard.models import Meter, Wallet
-    from dashboard.services import scans
+    from dashboard.services.scans import passes as scans
 
     configure_mappers()
     model = Meter if scan == "high_usage" else Wallet

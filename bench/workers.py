@@ -175,7 +175,7 @@ def prepare_pg(wallets: int, *, fresh: bool = False, budget: float | None = None
 
     from dashboard.db import Session, get_engine, init_engine
     from dashboard.migrate import upgrade
-    from dashboard.services.seed import seed
+    from dashboard.services.demo.seed import seed
 
     upgrade(url)
     init_engine(url)
@@ -391,7 +391,7 @@ def sender(broker: str):
 def trigger(send) -> int:
     """Run now: a queued task run and its coordinator task; the run's id."""
     from dashboard.db import Session
-    from dashboard.services import scan_control
+    from dashboard.services.scans import control as scan_control
 
     try:
         return scan_control.request_run(Session(), SCAN, "manual", None, send).id
@@ -430,7 +430,7 @@ def check(run_id: int) -> dict:
 
     from dashboard.db import Session
     from dashboard.models import Notification, NotificationDelivery, TaskRun, Wallet
-    from dashboard.services.wallet_state import state_sql
+    from dashboard.services.wallets.state import state_sql
 
     session = Session()
     try:

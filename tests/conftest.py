@@ -191,7 +191,7 @@ def make(db):
 def stack(redis_url, tmp_path_factory):
     """Web and worker processes on one migrated database with the demo logins."""
     from dashboard.db import Session, init_engine
-    from dashboard.services.seed import seed
+    from dashboard.services.demo.seed import seed
     from tests.stack import Stack
 
     workdir = tmp_path_factory.mktemp("stack")

@@ -35,7 +35,7 @@ def estate(session, **kw) -> Estate:
 def wallet(session, balance="100.00", *, threshold="50.00", mode="amount", days=3,
            frequency=24, state=None, estate_obj=None, meters=False) -> Wallet:
     """A unit with a wallet (state computed from the rules unless given)."""
-    from dashboard.services.wallet_state import compute_state
+    from dashboard.services.wallets.state import compute_state
 
     e = estate_obj or estate(session)
     unit = Unit(estate_id=e.id, number=f"U{next(_seq)}")
@@ -96,7 +96,7 @@ def meter(session, w: Wallet, utility="electricity") -> Meter:
 
 def readings(session, m: Meter, points, *, now) -> list:
     """Record (taken_at, reading[, is_replacement]) points through the readings service."""
-    from dashboard.services.readings import record_reading
+    from dashboard.services.wallets.readings import record_reading
 
     rows = []
     for point in points:
@@ -124,7 +124,7 @@ def bulk_wallets(session, n: int, *, balances=(2000, 800, 9000), threshold=5000)
     """
     from sqlalchemy import func, insert, select
 
-    from dashboard.services.wallet_state import compute_state
+    from dashboard.services.wallets.state import compute_state
 
     e = estate(session)
     first_unit = (session.scalar(select(func.max(Unit.id))) or 0) + 1

@@ -10,10 +10,11 @@ from hypothesis import strategies as st
 from sqlalchemy import BigInteger, literal, select
 
 from dashboard.models import Notification, Transaction, Wallet
-from dashboard.services import credit_alerts, messages
 from dashboard.services.money import format_rand, money_str
+from dashboard.services.notifications import messages
+from dashboard.services.scans import credit_alerts
 from dashboard.services.sqlfuncs import format_sql, json_object, money_text, rand_text, text_sql
-from dashboard.services.wallet_state import compute_state, days_left
+from dashboard.services.wallets.state import compute_state, days_left
 from tests import factories
 
 NOW = datetime(2026, 3, 10, 4, 0, 0, tzinfo=timezone.utc)

@@ -4,8 +4,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from dashboard.models import Wallet
-from dashboard.services import credit_alerts, transactions
-from dashboard.services.transaction_notices import notify_transaction
+from dashboard.services.payments import transactions
+from dashboard.services.payments.notices import notify_transaction
+from dashboard.services.scans import credit_alerts
 
 FIELDS = {"id", "type", "title", "message", "priority", "channel", "wallet_id", "created_at",
           "read_at", "resolved_at", "data"}

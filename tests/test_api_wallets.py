@@ -8,7 +8,7 @@ from sqlalchemy import event, func, select
 
 from dashboard.db import get_engine
 from dashboard.models import Occupancy, Person, Transaction, User, Wallet
-from dashboard.services import wallets as wallet_service
+from dashboard.services.wallets import search as wallet_service
 from tests import factories
 from tests.conftest import PG_URL, private_broker_url
 

@@ -12,8 +12,8 @@ from dashboard.models import (
     Person,
     Wallet,
 )
-from dashboard.services import credit_alerts, transactions
-from dashboard.services.scans import run_scan
+from dashboard.services.payments import transactions
+from dashboard.services.scans import credit_alerts, run_scan
 from tests import factories
 
 T0 = datetime(2026, 3, 10, 4, 0, 0, tzinfo=timezone.utc)  # 06:00 in Johannesburg

@@ -93,7 +93,7 @@ def test_wallet_event_goes_to_operators_and_that_wallets_residents(db, make, fak
 
 
 def test_task_runs_go_to_operators_only(db, make, fake):
-    from dashboard.services import task_runs
+    from dashboard.services.scans import runs as task_runs
 
     run = task_runs.create_run(db, "check_low_credit_wallets", "manual")
     db.commit()

@@ -104,7 +104,7 @@ def test_a_row_serializes_exactly_like_the_orm_object(db, make):
     meter = make.meter(w)
     make.purchase_history(w, ["10.00"])
     tx_id = db.scalar(select(Transaction.id).where(Transaction.wallet_id == w.id))
-    from dashboard.services import task_runs
+    from dashboard.services.scans import runs as task_runs
 
     run = task_runs.create_run(db, "check_low_credit_wallets", "manual")
     db.commit()

@@ -295,7 +295,7 @@ def redis_outage_scenario(stack: KillableStack, outage: float, *, wait_for_beat:
     else:
         from sqlalchemy import update
 
-        from dashboard.services.transactions_sweep import GRACE
+        from dashboard.services.payments.sweep import GRACE
         with stack.session() as s:  # as if the sweep's grace period had passed
             for tx in s.scalars(select(Transaction).where(Transaction.id.in_(missing))):
                 s.execute(update(Transaction).where(Transaction.id == tx.id).values(

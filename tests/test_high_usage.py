@@ -6,8 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from dashboard.models import MeterReading, Notification
-from dashboard.services import high_usage
-from dashboard.services.scans import run_scan
+from dashboard.services.scans import high_usage, run_scan
 
 NOW = datetime(2026, 3, 10, 5, 0, tzinfo=timezone.utc)  # 07:00 in Johannesburg
 RECORDED = datetime(2026, 4, 1, tzinfo=timezone.utc)  # "now" while recording (no future times)

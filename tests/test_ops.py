@@ -12,7 +12,8 @@ import socketio
 
 from dashboard.cli.redis_server import free_port
 from dashboard.models import Notification, NotificationDelivery, TaskRun, utcnow
-from dashboard.services import notifications, retention
+from dashboard.services import notifications
+from dashboard.services.notifications import retention
 
 ROOT = Path(__file__).resolve().parent.parent
 

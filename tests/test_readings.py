@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from dashboard.models import MeterReading, utcnow
 from dashboard.services.errors import ValidationFailed
-from dashboard.services.readings import record_reading
+from dashboard.services.wallets.readings import record_reading
 from tests import factories
 
 NOW = datetime(2026, 3, 10, 8, 0, tzinfo=timezone.utc)

@@ -10,9 +10,10 @@ from sqlalchemy import event, func, insert, select, text
 
 from dashboard.db import SessionFactory, get_engine
 from dashboard.models import Meter, MeterReading, Notification, TaskRun, Unit, Wallet
-from dashboard.services import scan_control, task_runs
 from dashboard.services.errors import Conflict, NotFound
+from dashboard.services.scans import control as scan_control
 from dashboard.services.scans import run_scan
+from dashboard.services.scans import runs as task_runs
 from tests import factories
 from tests.conftest import fast_database
 
@@ -181,7 +182,7 @@ def test_scan_beside_a_transaction_check_stores_no_duplicate(db):
     """A scan and check_wallet_after_transaction racing over the same wallet alert once."""
     factories.bulk_wallets(db, 60)
     db.commit()
-    from dashboard.services import credit_alerts
+    from dashboard.services.scans import credit_alerts
 
     barrier = threading.Barrier(2)
 

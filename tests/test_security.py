@@ -27,7 +27,7 @@ from sqlalchemy import select, update
 
 from dashboard.db import Base
 from dashboard.models import Meter, TaskRun, utcnow
-from dashboard.services.passwords import check_password_rules
+from dashboard.services.accounts.passwords import check_password_rules
 from tests import factories
 from tests.conftest import Auth
 
@@ -113,8 +113,8 @@ class Site:
 
     def __init__(self, app, db):
         """Make the data and sign everyone in (sessions for pages, tokens for the API)."""
-        from dashboard.services import transactions
-        from dashboard.services.transaction_notices import notify_transaction
+        from dashboard.services.payments import transactions
+        from dashboard.services.payments.notices import notify_transaction
 
         self.app, self.db = app, db
         estate = factories.estate(db, name=HOSTILE_ESTATE)

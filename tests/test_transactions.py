@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import func, select
 
 from dashboard.models import Notification, Transaction, Wallet
-from dashboard.services import transactions
 from dashboard.services.errors import Conflict, ValidationFailed
-from dashboard.services.transaction_notices import notify_transaction
+from dashboard.services.payments import transactions
+from dashboard.services.payments.notices import notify_transaction
 from tests import factories
 
 NOW = datetime(2026, 3, 10, 8, 0, tzinfo=timezone.utc)

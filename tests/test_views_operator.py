@@ -16,7 +16,8 @@ from sqlalchemy import event, select
 from dashboard import dispatch
 from dashboard.db import get_engine
 from dashboard.models import Estate, Notification, TaskRun, Transaction, Wallet, utcnow
-from dashboard.services import health, notifications
+from dashboard.services import notifications
+from dashboard.services.ops import health
 from tests import factories
 from tests.conftest import Auth
 
@@ -255,7 +256,7 @@ def test_wallet_search_by_balance_follows_next_links_through_ties(operator, worl
                                                                    monkeypatch, common):
     """A name search sorted by balance, two rows a page, lists every matching wallet once in
     order across equal balances, whether it walks wallets or collects matches by index."""
-    from dashboard.services import wallets as wallet_service
+    from dashboard.services.wallets import search as wallet_service
 
     monkeypatch.setattr(wallet_service, "_is_common", lambda session, terms: common)
     estate = make.estate(name="Baobab Court")

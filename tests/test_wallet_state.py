@@ -8,12 +8,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from dashboard.models import Transaction, Wallet
-from dashboard.services.wallet_state import (
-    compute_state,
-    days_left,
-    spend_30d,
-    state_sql,
-)
+from dashboard.services.wallets.state import compute_state, days_left, spend_30d, state_sql
 from tests import factories
 
 D = Decimal

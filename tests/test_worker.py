@@ -15,7 +15,7 @@ import redis
 from celery import Celery
 
 from dashboard.models import Notification, TaskRun, Wallet, utcnow
-from dashboard.services import transactions
+from dashboard.services.payments import transactions
 from tests import factories
 from tests.stack import wait_for
 

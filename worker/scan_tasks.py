@@ -21,8 +21,9 @@ from sqlalchemy.exc import IntegrityError
 from dashboard import events
 from dashboard.db import write_transaction
 from dashboard.models import ACTIVE_STATES, TaskRun, TaskRunChunk, utcnow
-from dashboard.services import scans, task_runs
+from dashboard.services import scans
 from dashboard.services.errors import Conflict
+from dashboard.services.scans import runs as task_runs
 from worker.celery_app import QUEUE
 from worker.common import TRANSIENT, cfg, task_session
 

@@ -14,9 +14,11 @@ from sqlalchemy import select
 from dashboard import events
 from dashboard.db import write_transaction
 from dashboard.models import TaskRun, utcnow
-from dashboard.services import credit_alerts, retention, task_runs
-from dashboard.services.transaction_notices import notify_transaction
-from dashboard.services.transactions_sweep import unnotified_transactions
+from dashboard.services.notifications import retention
+from dashboard.services.payments.notices import notify_transaction
+from dashboard.services.payments.sweep import unnotified_transactions
+from dashboard.services.scans import credit_alerts
+from dashboard.services.scans import runs as task_runs
 from worker.common import TRANSIENT, cfg, task_session
 
 log = logging.getLogger(__name__)

@@ -5,8 +5,8 @@ from flask import jsonify
 
 from ..db import Session
 from ..models import utcnow
-from ..services.readings import record_reading
 from ..services.serialize import iso
+from ..services.wallets.readings import record_reading
 from . import bp
 from .helpers import ID, json_body, operator_only, require
 

@@ -9,7 +9,7 @@ from ..db import Session, write_transaction
 from ..models import utcnow
 from ..services import notifications
 from ..services.errors import ValidationFailed
-from ..services.messages import TYPES
+from ..services.notifications.messages import TYPES
 from ..services.serialize import notification_json
 from ..services.wallets import parse_limit
 from . import bp

@@ -8,9 +8,9 @@ from sqlalchemy import select
 from .. import dispatch, events
 from ..db import Session
 from ..models import RUN_STATES, TRIGGERS, TaskRun, utcnow
-from ..services import scan_control
 from ..services.errors import NotFound, ValidationFailed
 from ..services.scans import SCANS
+from ..services.scans import control as scan_control
 from ..services.serialize import iso, task_run_json
 from ..services.wallets import parse_limit
 from . import bp

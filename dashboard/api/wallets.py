@@ -8,8 +8,9 @@ from sqlalchemy import select
 from .. import dispatch, events
 from ..db import Session
 from ..models import Estate, Transaction, Unit, utcnow
-from ..services import transactions, wallets
+from ..services import wallets
 from ..services.errors import Forbidden, ValidationFailed
+from ..services.payments import transactions
 from ..services.serialize import transaction_json, wallet_json
 from . import bp
 from .helpers import ID, int_arg, json_body, listing, require, signed_in

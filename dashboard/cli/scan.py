@@ -4,9 +4,11 @@ from __future__ import annotations
 from dashboard import events
 from dashboard.db import Session, init_engine
 from dashboard.models import utcnow
-from dashboard.services import scan_control, task_runs
 from dashboard.services.scans import run_scan
 from dashboard.services.serialize import task_run_json
+
+from ..services.scans import control as scan_control
+from ..services.scans import runs as task_runs
 
 
 def run_cli_scan(config, name: str) -> dict:

@@ -32,7 +32,8 @@ def seed_if_empty(config) -> None:
 
     from dashboard.db import Session, init_engine
     from dashboard.models import User
-    from dashboard.services.seed import seed
+
+    from ..services.demo.seed import seed
 
     if not config.SEED_DEMO_DATA:
         return

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from dashboard.db import Session, init_engine
 from dashboard.models import ROLES, Person, User
-from dashboard.services.passwords import check_password_rules
+
+from ..services.accounts.passwords import check_password_rules
 
 
 def create_user(config, email: str, role: str, password: str, person_id: int | None) -> dict:

@@ -8,10 +8,11 @@ from __future__ import annotations
 from flask import Blueprint, request
 
 from ..db import Session
-from ..services import estates, notification_log
 from ..services.errors import ValidationFailed
 from ..services.ids import parse_id
-from ..services.messages import TYPES
+from ..services.notifications import log as notification_log
+from ..services.notifications.messages import TYPES
+from ..services.wallets import estates
 from .access import staff_required
 from .fragments import page_or_fragment, tz
 

@@ -11,7 +11,10 @@ from flask_login import current_user
 from .. import dispatch
 from ..db import Session
 from ..models import utcnow
-from ..services import health, notifications, overview_stats, scan_control
+from ..services import notifications
+from ..services.ops import health
+from ..services.ops import stats as overview_stats
+from ..services.scans import control as scan_control
 from .access import staff_required
 from .fragments import page_or_fragment, tz
 

@@ -26,9 +26,9 @@ from ..db import Session, write_transaction
 from ..extensions import htmx
 from ..models import Wallet, utcnow
 from ..services import notifications, wallets
-from ..services import resident as view_model
-from ..services import resident_forms as forms
 from ..services.ids import ID_CONVERTER
+from . import resident_forms as forms
+from . import resident_model as view_model
 from .access import resident_required
 
 bp = Blueprint("resident", __name__, url_prefix="/me")

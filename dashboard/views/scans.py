@@ -12,10 +12,11 @@ from flask_login import current_user
 from .. import dispatch, events
 from ..db import Session
 from ..models import RUN_STATES, TRIGGERS, utcnow
-from ..services import scan_control, task_history
 from ..services.errors import Conflict, NotFound, Unavailable
 from ..services.ids import ID_CONVERTER, parse_id
 from ..services.scans import SCANS
+from ..services.scans import control as scan_control
+from ..services.scans import history as task_history
 from .access import operator_required, staff_required
 from .fragments import fragment_requested, page_or_fragment, tz
 from .overview import feed_items

@@ -10,9 +10,9 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from ..db import Session
 from ..models import utcnow
-from ..services import estates
 from ..services.errors import ValidationFailed
 from ..services.ids import ID_CONVERTER
+from ..services.wallets import estates
 from .access import operator_required, staff_required
 from .fragments import fragment_requested, page_or_fragment
 

@@ -15,11 +15,12 @@ from flask_login import current_user
 from .. import dispatch, events
 from ..db import Session
 from ..models import TOPUP_METHODS, UTILITIES, UTILITY_UNITS, WALLET_STATES, utcnow
-from ..services import estates, ledger, notifications, transactions, usage, wallets
+from ..services import notifications, wallets
 from ..services.errors import Conflict, ServiceError, ValidationFailed
 from ..services.ids import ID_CONVERTER, parse_id
 from ..services.money import format_rand
-from ..services.wallets import SORTS
+from ..services.payments import ledger, transactions
+from ..services.wallets import SORTS, estates, usage
 from .access import operator_required, staff_required
 from .fragments import fragment_requested, page_or_fragment, tz
 

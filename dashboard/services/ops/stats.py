@@ -6,9 +6,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from ..models import WALLET_STATES, Notification, Wallet
-from .messages import TYPES
-from .notification_log import day_span
+from ...models import WALLET_STATES, Notification, Wallet
+from ..notifications.log import day_span
+from ..notifications.messages import TYPES
 
 
 def today_by_type(session, now: datetime, tz: str) -> dict[str, int]:

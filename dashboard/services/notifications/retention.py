@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, exists, select
 
-from ..models import Notification, NotificationDelivery, TaskRun
+from ...models import Notification, NotificationDelivery, TaskRun
 
 BATCH = 5000  # rows per statement: short write locks, bounded memory
 

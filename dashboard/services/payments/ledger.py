@@ -6,9 +6,9 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from ..models import UTILITIES, UTILITY_UNITS, Estate, Transaction, Unit, Wallet
-from .errors import ValidationFailed
-from .money import parse_amount
+from ...models import UTILITIES, UTILITY_UNITS, Estate, Transaction, Unit, Wallet
+from ..errors import ValidationFailed
+from ..money import parse_amount
 from .transactions import units_for
 
 

@@ -5,9 +5,10 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from ..models import Estate, Transaction, Unit, Wallet
-from . import messages, notifications
-from .errors import NotFound
+from ...models import Estate, Transaction, Unit, Wallet
+from .. import notifications
+from ..errors import NotFound
+from ..notifications import messages
 
 
 def notify_transaction(session, transaction_id: int, now: datetime) -> list[int]:

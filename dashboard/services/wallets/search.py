@@ -1,11 +1,6 @@
-"""Finding, showing and configuring wallets, with the access rule: residents see their own."""
+"""The wallet list: filters, search by unit number or resident name, keyset pages."""
 from __future__ import annotations
 
-import base64
-import json
-import re
-from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import (
@@ -18,132 +13,15 @@ from sqlalchemy import (
     tuple_,
     union,
     union_all,
-    update,
 )
 from sqlalchemy.orm import joinedload
 
-from ..db import write_transaction
-from ..models import (
-    ALERT_MODES,
-    WALLET_STATES,
-    Estate,
-    Occupancy,
-    Person,
-    Unit,
-    User,
-    Wallet,
-    utcnow,
-)
-from .errors import NotFound, ValidationFailed
-from .ids import MAX_ID
-from .money import parse_amount
-from .wallet_state import compute_state, spend_30d
+from ...models import WALLET_STATES, Estate, Occupancy, Person, Unit, User, Wallet
+from ..errors import ValidationFailed
+from .access import visible
+from .paging import Page, decode_cursor, encode_cursor
 
 SORTS = ("id", "balance", "-balance")
-_CURSOR_BALANCE = re.compile(r"-?[0-9]{1,15}\.[0-9]{2}")  # as encode_cursor writes a balance
-MAX_LIMIT = 200
-
-
-@dataclass
-class Page:
-    """One page of a keyset-paged list."""
-
-    items: list
-    next_cursor: str | None
-
-
-def _current_occupancy(today):
-    """Occupancies in force today."""
-    return (Occupancy.start_date <= today) & (
-        (Occupancy.end_date.is_(None)) | (Occupancy.end_date >= today))
-
-
-def wallet_ids_of(session, user: User) -> select:
-    """A subquery of the wallet ids a resident may see (their units' wallets)."""
-    today = utcnow().date()
-    return (select(Wallet.id).join(Occupancy, Occupancy.unit_id == Wallet.unit_id)
-            .where(Occupancy.person_id == user.person_id, _current_occupancy(today)))
-
-
-def visible(session, user: User):
-    """A condition limiting wallets to those `user` may see."""
-    if user.is_staff:
-        return True
-    if user.person_id is None:
-        return False
-    return Wallet.id.in_(wallet_ids_of(session, user))
-
-
-def get_wallet(session, user: User, wallet_id: int) -> Wallet:
-    """The wallet, if `user` may see it; otherwise NotFound (never a hint that it exists)."""
-    wallet = session.scalars(
-        select(Wallet).options(joinedload(Wallet.unit).joinedload(Unit.estate))
-        .where(Wallet.id == wallet_id, visible(session, user))
-    ).first()
-    if wallet is None:
-        raise NotFound("No such wallet.")
-    return wallet
-
-
-def residents_of(session, wallet_ids: list[int]) -> dict[int, list[dict]]:
-    """People living in each wallet's unit today: {wallet_id: [{id, name}]}."""
-    result: dict[int, list[dict]] = {i: [] for i in wallet_ids}
-    if not wallet_ids:
-        return result
-    today = utcnow().date()
-    rows = session.execute(
-        select(Wallet.id, Person.id, Person.first_name, Person.last_name, Occupancy.role,
-               Occupancy.is_primary)
-        .join(Occupancy, Occupancy.unit_id == Wallet.unit_id)
-        .join(Person, Person.id == Occupancy.person_id)
-        .where(Wallet.id.in_(wallet_ids), _current_occupancy(today))
-        .order_by(Wallet.id, Occupancy.is_primary.desc(), Person.id)
-    )
-    for wallet_id, pid, first, last, role, primary in rows:
-        result[wallet_id].append({"id": pid, "name": f"{first} {last}", "role": role,
-                                  "primary": primary})
-    return result
-
-
-def encode_cursor(values: dict) -> str:
-    """An opaque cursor for the next page."""
-    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None) -> dict | None:
-    """The values inside a cursor; ValidationFailed when it was tampered with.
-
-    Checks every value that reaches SQL: a crafted cursor with an id beyond 32 bits, `true`,
-    or a balance like "abc" used to answer 500.
-    """
-    if not cursor:
-        return None
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not isinstance(values, dict) or type(values.get("id")) is not int \
-                or not 0 <= values["id"] <= MAX_ID:
-            raise ValueError
-        balance = values.get("balance", "0.00")
-        if not isinstance(balance, str) or not _CURSOR_BALANCE.fullmatch(balance):
-            raise ValueError
-        return values
-    except (ValueError, TypeError, UnicodeDecodeError):
-        raise ValidationFailed("Invalid cursor.", fields={"cursor": "Use the next_cursor "
-                                                                    "of a previous page."}) from None
-
-
-def parse_limit(value, default: int = 50) -> int:
-    """A page size from 1 to MAX_LIMIT."""
-    if value in (None, ""):
-        return default
-    try:
-        limit = int(value)
-    except (TypeError, ValueError):
-        limit = 0
-    if not 1 <= limit <= MAX_LIMIT:
-        raise ValidationFailed("Invalid limit.", fields={"limit": f"Use 1 to {MAX_LIMIT}."})
-    return limit
 
 
 def prefix_range(expr, text: str):
@@ -333,87 +211,3 @@ def list_wallets(session, user: User, *, state: str | None = None, q: str | None
         last = rows[-1]
         next_cursor = encode_cursor({"id": last.id, "balance": str(last.balance)})
     return Page(rows, next_cursor)
-
-
-@dataclass
-class AlertSettings:
-    """Validated alert settings of one wallet."""
-
-    low_balance_threshold: Decimal
-    alert_mode: str
-    low_balance_days: int
-    alert_frequency_hours: int
-
-
-def _int_field(data: dict, name: str, low: int, high: int, errors: dict, default: int) -> int:
-    """A whole number within bounds, or an error message for `name`."""
-    value = data.get(name, default)
-    # ASCII digits only, a few of them: str.isdigit() is also true for "²" (then int() raised
-    # ValueError, a 500) and for "٣" (taken as 3), the same trap parse_amount avoids.
-    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,6}", value.strip()):
-        value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        errors[name] = f"Enter a whole number from {low} to {high}."
-        return default
-    return value
-
-
-def validate_settings(wallet: Wallet, data: dict, *, estate: Estate | None = None,
-                      resident: bool = False) -> AlertSettings:
-    """Check new alert settings against the rules (and the estate's bounds for residents).
-
-    Fields left out keep their current value. All problems are reported together.
-    """
-    if not isinstance(data, dict):
-        raise ValidationFailed("Send a JSON object.")
-    errors: dict[str, str] = {}
-    threshold = wallet.low_balance_threshold
-    if "low_balance_threshold" in data:
-        try:
-            threshold = parse_amount(data["low_balance_threshold"], "low_balance_threshold",
-                                     allow_zero=True)
-        except ValidationFailed as exc:
-            errors.update(exc.fields)
-        if resident and estate is not None and "low_balance_threshold" not in errors and \
-                threshold != 0 and not (estate.min_low_balance_threshold <= threshold
-                                        <= estate.max_low_balance_threshold):
-            errors["low_balance_threshold"] = (
-                f"Choose an amount from R {estate.min_low_balance_threshold:,.2f} to "
-                f"R {estate.max_low_balance_threshold:,.2f}, or 0 to turn alerts off.")
-    mode = data.get("alert_mode", wallet.alert_mode)
-    if mode not in ALERT_MODES:
-        errors["alert_mode"] = "Choose amount or days."
-        mode = wallet.alert_mode
-    days = _int_field(data, "low_balance_days", 1, 60, errors, wallet.low_balance_days)
-    hours = _int_field(data, "alert_frequency_hours", 1, 720, errors,
-                       wallet.alert_frequency_hours)
-    unknown = set(data) - {"low_balance_threshold", "alert_mode", "low_balance_days",
-                           "alert_frequency_hours"}
-    for name in sorted(unknown)[:10]:
-        errors[str(name)[:60]] = "Unknown field."
-    if errors:
-        raise ValidationFailed("Some alert settings are not valid.", fields=errors)
-    return AlertSettings(threshold, mode, days, hours)
-
-
-def preview_state(session, wallet: Wallet, settings: AlertSettings, now: datetime) -> str:
-    """The state the wallet would be in with these settings."""
-    return compute_state(wallet.balance, settings.low_balance_threshold, settings.alert_mode,
-                         settings.low_balance_days, spend_30d(session, wallet.id, now))
-
-
-def update_settings(session, wallet_id: int, settings: AlertSettings, now: datetime) -> Wallet:
-    """Save alert settings and the state they give, in one write transaction."""
-    with write_transaction(session):
-        wallet = session.get(Wallet, wallet_id, populate_existing=True)
-        if wallet is None:
-            raise NotFound("No such wallet.")
-        state = compute_state(wallet.balance, settings.low_balance_threshold,
-                              settings.alert_mode, settings.low_balance_days,
-                              spend_30d(session, wallet.id, now))
-        session.execute(update(Wallet).where(Wallet.id == wallet_id).values(
-            low_balance_threshold=settings.low_balance_threshold,
-            alert_mode=settings.alert_mode, low_balance_days=settings.low_balance_days,
-            alert_frequency_hours=settings.alert_frequency_hours, state=state, updated_at=now))
-    session.refresh(wallet)
-    return wallet

@@ -13,11 +13,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, exists, func, or_, select
 
-from ..models import Estate, Notification, NotificationDelivery, Unit, Wallet
-from .errors import ValidationFailed
-from .ids import parse_id
+from ...models import Estate, Notification, NotificationDelivery, Unit, Wallet
+from ..errors import ValidationFailed
+from ..ids import parse_id
 from .messages import PRIORITIES, TYPES
-from .notifications import IN_APP
+from .store import IN_APP
 
 READ_STATES = ("read", "unread", "none")  # none: no resident to deliver to
 PRIORITY_NAMES = ("normal", "high", "critical")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from ..models import UTILITY_UNITS
-from .money import format_rand
+from ...models import UTILITY_UNITS
+from ..money import format_rand
 
 PRIORITIES = {
     "low_credit": "high",

@@ -10,12 +10,12 @@ from decimal import ROUND_DOWN, Decimal
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..db import write_transaction
-from ..models import TOPUP_METHODS, UTILITIES, Estate, Transaction, Unit, Wallet
-from . import notifications
-from .errors import Conflict, NotFound, ValidationFailed
-from .money import format_rand, parse_amount
-from .wallet_state import compute_state, spend_30d
+from ...db import write_transaction
+from ...models import TOPUP_METHODS, UTILITIES, Estate, Transaction, Unit, Wallet
+from .. import notifications
+from ..errors import Conflict, NotFound, ValidationFailed
+from ..money import format_rand, parse_amount
+from ..wallets.state import compute_state, spend_30d
 
 
 @dataclass

@@ -5,9 +5,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from ..models import RUN_STATES, TRIGGERS, Notification, TaskRun
-from .errors import NotFound, ValidationFailed
-from .scans import SCANS
+from ...models import RUN_STATES, TRIGGERS, Notification, TaskRun
+from ..errors import NotFound, ValidationFailed
+from .passes import SCANS
 
 
 @dataclass

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from ..models import Notification, Transaction
+from ...models import Notification, Transaction
 
 GRACE = timedelta(seconds=30)  # the normal path gets this long first
 LOOKBACK = timedelta(days=1)

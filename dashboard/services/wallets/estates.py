@@ -25,13 +25,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import ColumnElement
 
-from ..db import write_transaction
-from ..models import WALLET_STATES, Estate, Unit, Wallet
-from .errors import NotFound, ValidationFailed
-from .ids import parse_id
-from .money import parse_amount
-from .wallet_state import SPEND_WINDOW_DAYS, spend_30d_sql
-from .wallets import validate_settings
+from ...db import write_transaction
+from ...models import WALLET_STATES, Estate, Unit, Wallet
+from ..errors import NotFound, ValidationFailed
+from ..ids import parse_id
+from ..money import parse_amount
+from .settings import validate_settings
+from .state import SPEND_WINDOW_DAYS, spend_30d_sql
 
 SETTINGS = ("low_balance_threshold", "alert_mode", "low_balance_days", "alert_frequency_hours")
 

@@ -14,8 +14,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func, select
 
-from ..models import Estate, Meter, MeterReading, Unit, Wallet
-from . import messages, notifications
+from ...models import Estate, Meter, MeterReading, Unit, Wallet
+from .. import notifications
+from ..notifications import messages
 
 WINDOW = timedelta(hours=24)
 BASELINE = timedelta(days=30)

@@ -14,9 +14,9 @@ from decimal import Decimal
 from sqlalchemy import column, func, select, table, text
 from werkzeug.security import generate_password_hash
 
-from ..db import Base
-from ..models import UTILITIES, Estate, User, Wallet
-from .credit_alerts import refresh_states
+from ...db import Base
+from ...models import UTILITIES, Estate, User, Wallet
+from ..scans.credit_alerts import refresh_states
 
 DEMO_LOGINS = {
     "operator@example.com": ("demo-operator", "operator"),

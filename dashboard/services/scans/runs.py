@@ -8,9 +8,9 @@ from sqlalchemy.exc import IntegrityError
 
 from config import Config
 
-from ..db import write_transaction
-from ..models import ACTIVE_STATES, TaskRun, utcnow
-from .errors import Conflict
+from ...db import write_transaction
+from ...models import ACTIVE_STATES, TaskRun, utcnow
+from ..errors import Conflict
 
 # A running scan writes a heartbeat with every chunk; silence this long means its worker died
 # (TASK_RUN_STALE_SECONDS, 10 minutes by default; tests of a killed worker use seconds).

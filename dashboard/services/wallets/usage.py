@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from ..models import UTILITY_UNITS, Meter, MeterReading
+from ...models import UTILITY_UNITS, Meter, MeterReading
 
 
 @dataclass

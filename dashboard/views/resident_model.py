@@ -13,9 +13,10 @@ from typing import ClassVar
 from sqlalchemy import select
 
 from ..models import UTILITIES, UTILITY_UNITS, Estate, Transaction, Unit, Wallet
-from . import notifications, usage
-from .messages import TYPES, UTILITY_NAMES, format_quantity
-from .wallet_state import SPEND_WINDOW_DAYS, days_left, spend_30d
+from ..services import notifications
+from ..services.notifications.messages import TYPES, UTILITY_NAMES, format_quantity
+from ..services.wallets import usage
+from ..services.wallets.state import SPEND_WINDOW_DAYS, days_left, spend_30d
 
 RECENT_TRANSACTIONS = 8
 INBOX_PAGE = 10

@@ -7,9 +7,9 @@ from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import select
 
-from ..db import write_transaction
-from ..models import Meter, MeterReading
-from .errors import NotFound, ValidationFailed
+from ...db import write_transaction
+from ...models import Meter, MeterReading
+from ..errors import NotFound, ValidationFailed
 
 MAX_READING = Decimal("999999999.999")
 _READING_RE = re.compile(r"[0-9]+(\.[0-9]+)?")

@@ -19,7 +19,7 @@ from decimal import Decimal
 from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.sql import ColumnElement
 
-from ..models import Transaction, Wallet
+from ...models import Transaction, Wallet
 
 SPEND_WINDOW_DAYS = 30
 

@@ -28,12 +28,13 @@ from sqlalchemy import (
     update,
 )
 
-from ..models import Estate, Notification, Unit, Wallet
-from ..models.types import UTCDateTime
-from . import messages, notifications
-from .messages import PRIORITIES
-from .sqlfuncs import add_hours, format_sql, insert_ignore, json_object, money_text, rand_text, text_sql
-from .wallet_state import compute_state, days_left_tenths_sql, spend_30d, spend_30d_sql, state_sql
+from ...models import Estate, Notification, Unit, Wallet
+from ...models.types import UTCDateTime
+from .. import notifications
+from ..notifications import messages
+from ..notifications.messages import PRIORITIES
+from ..sqlfuncs import add_hours, format_sql, insert_ignore, json_object, money_text, rand_text, text_sql
+from ..wallets.state import compute_state, days_left_tenths_sql, spend_30d, spend_30d_sql, state_sql
 
 # A daily scan may start a few seconds earlier than the one before it; without this slack a
 # 24-hour window would make it skip every other day.

@@ -12,8 +12,8 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from ..db import write_transaction
-from ..models import Meter, Wallet
+from ...db import write_transaction
+from ...models import Meter, Wallet
 from . import credit_alerts, high_usage
 
 SCANS = {

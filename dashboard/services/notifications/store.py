@@ -1,15 +1,14 @@
-"""Storing notifications once, delivering them to the unit's residents, and reading them back."""
+"""Storing notifications once and delivering them to the residents of the wallet's unit."""
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, func, literal, or_, select, update
+from sqlalchemy import and_, literal, or_, select, update
 
-from ..models import Notification, NotificationDelivery, Occupancy, User, Wallet, utcnow
-from ..models.types import UTCDateTime
-from .errors import NotFound
+from ...models import Notification, NotificationDelivery, Occupancy, User, Wallet, utcnow
+from ...models.types import UTCDateTime
+from ..sqlfuncs import insert_ignore
 from .messages import PRIORITIES
-from .sqlfuncs import insert_ignore
 
 IN_APP = "in_app"
 
@@ -90,82 +89,6 @@ def recipient_ids(session, notification_ids: list[int]) -> dict[int, list[int]]:
     for nid, uid in rows:
         result[nid].append(uid)
     return result
-
-
-def visible_query(user):
-    """Notifications `user` may see, with their read time: all for staff, theirs for residents."""
-    if user.is_staff:
-        return select(Notification, literal(None).label("read_at"))
-    return (
-        select(Notification, NotificationDelivery.read_at)
-        .join(NotificationDelivery, NotificationDelivery.notification_id == Notification.id)
-        .where(NotificationDelivery.user_id == user.id, NotificationDelivery.channel == IN_APP)
-    )
-
-
-def list_for(session, user, *, unread: bool | None = None, kind: str | None = None,
-             after_id: int | None = None, before_id: int | None = None, limit: int = 50,
-             newest_first: bool = True, wallet_id: int | None = None):
-    """A page of (notification, read_at) for `user`; keyset paging by id."""
-    query = visible_query(user)
-    if unread and not user.is_staff:
-        query = query.where(NotificationDelivery.read_at.is_(None))
-    if kind:
-        query = query.where(Notification.type == kind)
-    if wallet_id is not None:
-        query = query.where(Notification.wallet_id == wallet_id)
-    if after_id is not None:
-        query = query.where(Notification.id > after_id)
-    if before_id is not None:
-        query = query.where(Notification.id < before_id)
-    order = Notification.id.desc() if newest_first else Notification.id.asc()
-    return list(session.execute(query.order_by(order).limit(limit)))
-
-
-def unread_count(session, user) -> int:
-    """How many in-app notifications `user` has not read (always 0 for staff)."""
-    if user.is_staff:
-        return 0
-    return session.scalar(
-        select(func.count()).select_from(NotificationDelivery)
-        .where(NotificationDelivery.user_id == user.id, NotificationDelivery.channel == IN_APP,
-               NotificationDelivery.read_at.is_(None))
-    ) or 0
-
-
-def get_for(session, user, notification_id: int):
-    """(notification, read_at) if `user` may see it, else NotFound."""
-    row = session.execute(visible_query(user).where(Notification.id == notification_id)).first()
-    if row is None:
-        raise NotFound("No such notification.")
-    return row
-
-
-def mark_read(session, user, notification_id: int, now: datetime):
-    """Mark one notification read for `user`; staff have no read state, so it is a no-op."""
-    get_for(session, user, notification_id)
-    if not user.is_staff:
-        session.execute(
-            update(NotificationDelivery)
-            .where(NotificationDelivery.notification_id == notification_id,
-                   NotificationDelivery.user_id == user.id,
-                   NotificationDelivery.read_at.is_(None))
-            .values(read_at=now)
-        )
-    return get_for(session, user, notification_id)
-
-
-def mark_all_read(session, user, now: datetime) -> int:
-    """Mark every unread notification of `user` read; returns how many changed."""
-    if user.is_staff:
-        return 0
-    result = session.execute(
-        update(NotificationDelivery)
-        .where(NotificationDelivery.user_id == user.id, NotificationDelivery.channel == IN_APP,
-               NotificationDelivery.read_at.is_(None))
-        .values(read_at=now)
-    )
-    return result.rowcount or 0
 
 
 def resolve_credit_alerts(session, wallet_id: int, now: datetime) -> list[int]:

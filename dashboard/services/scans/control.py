@@ -8,11 +8,11 @@ from sqlalchemy import select
 
 from worker.celery_app import beat_schedule
 
-from ..models import TaskRun
-from . import task_runs
-from .errors import NotFound
-from .scans import SCANS
-from .schedule import DESCRIPTIONS, next_run
+from ...models import TaskRun
+from ..errors import NotFound
+from . import runs as task_runs
+from .catalogue import DESCRIPTIONS, next_run
+from .passes import SCANS
 
 
 @dataclass

@@ -13,11 +13,12 @@ from datetime import datetime
 from decimal import Decimal
 
 from ..models import Wallet
-from . import transactions, wallets
-from .errors import ServiceError, ValidationFailed
-from .messages import format_quantity
-from .money import format_rand, parse_amount
-from .resident import METHOD_NAMES, UtilityOption
+from ..services import wallets
+from ..services.errors import ServiceError, ValidationFailed
+from ..services.money import format_rand, parse_amount
+from ..services.notifications.messages import format_quantity
+from ..services.payments import transactions
+from .resident_model import METHOD_NAMES, UtilityOption
 
 # Residents pay by card or EFT; cash and manual entries are the estate office's to record.
 RESIDENT_METHODS = ("card", "eft", "instant_eft")

@@ -1,0 +1,1 @@
+"""Demo data for development, the browser tests and the benchmarks."""

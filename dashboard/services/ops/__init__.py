@@ -1,0 +1,1 @@
+"""Operations: the health of Redis, beat and the workers, and the overview's figures."""
