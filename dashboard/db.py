@@ -13,7 +13,7 @@ import fcntl
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -194,16 +194,3 @@ def is_transient(exc: BaseException) -> bool:
         for hint in ("database is locked", "database is busy", "deadlock", "could not serialize",
                      "connection", "server closed", "terminating")
     )
-
-
-def retry_transient(fn: Callable[[], T], *, attempts: int = 5, delay: float = 0.05) -> T:
-    """Call `fn`, retrying with backoff while it fails with a transient database error."""
-    for attempt in range(attempts):
-        try:
-            return fn()
-        except OperationalError as exc:
-            Session.rollback()
-            if attempt == attempts - 1 or not is_transient(exc):
-                raise
-            time.sleep(delay * 2**attempt)
-    raise AssertionError("unreachable")

@@ -4,7 +4,7 @@ Events go through the Redis message queue, so whichever process emits, every web
 delivers them to its connected browsers. Rooms: `user:<id>` for each signed-in user and
 `operators` for operators and viewers. Payloads carry data, never HTML.
 
-Events (DESIGN.md, Socket.IO): `notification` (to its recipients and operators),
+Events: `notification` (to its recipients and operators),
 `unread_count` {count} (to every tab of one user), `task_run` (operators) and `wallet`
 {id, balance, state} (operators and the wallet's residents).
 

@@ -142,7 +142,7 @@ def wait_until(predicate, timeout: float, interval: float = 0.05, what: str = "c
 
 # -- the rules in plain SQL, independent of the services ---------------------------------------
 
-#: Wallets that are `low` / `critical` by DESIGN.md (mode `amount`, threshold > 0), computed from
+#: Wallets that are `low` / `critical` by the state rule (mode `amount`, threshold > 0), computed from
 #: balance and threshold alone: not from the stored state column the services maintain.
 RULE_SQL = {
     "critical_credit": "low_balance_threshold > 0 AND balance < low_balance_threshold * 0.2",

@@ -66,7 +66,7 @@ def test_residents_see_their_own_and_operators_see_all(client, db, homes):
 
 
 def test_notification_shape(client, db, homes):
-    """Every field of DESIGN.md, amounts in rand, the ids it concerns in data."""
+    """Every field of the notification JSON, amounts in rand, the ids it concerns in data."""
     (nid,) = top_ups(db, homes["a"], 1)
     (n,) = listing(client, homes["a1"])["items"]
     assert set(n) == FIELDS

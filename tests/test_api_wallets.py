@@ -37,7 +37,7 @@ def balance(db, wallet_id):
 
 
 def assert_error(response, status, code=None):
-    """The error shape of DESIGN.md: {"error": {code, message, fields?}}."""
+    """The API's error shape: {"error": {code, message, fields?}}."""
     assert response.status_code == status, response.get_data(as_text=True)
     body = response.get_json()
     assert set(body) == {"error"}

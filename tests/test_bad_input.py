@@ -3,7 +3,7 @@ zero, NaN, 1e309, "12,50", three decimals, very long and unicode strings, missin
 wrong types. Each gets a 4xx (JSON with field messages, or the form again with its errors),
 never a 500, and nothing is written: every table is compared before and after each example.
 
-What counts as valid is decided here by small oracles written from DESIGN.md (amounts are
+What counts as valid is decided here by small oracles written from the API's rules (amounts are
 rand with at most two decimals, above zero, at most R 100,000.00), not by calling the
 services under test; generated values the oracle accepts are filtered out, so every example
 must be refused. Examples per test: BAD_INPUT_EXAMPLES (default 50; `make soak` uses 500,

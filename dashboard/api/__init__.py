@@ -1,4 +1,4 @@
-"""The JSON API under /api/v1 (DESIGN.md)."""
+"""The JSON API under /api/v1 (its OpenAPI document: /api/v1/openapi.json)."""
 from flask import Blueprint
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")

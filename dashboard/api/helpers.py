@@ -107,5 +107,5 @@ def int_arg(name: str) -> int | None:
 
 
 def listing(items: list, next_cursor: str | None = None) -> dict:
-    """The list envelope of DESIGN.md."""
+    """The list envelope: {items, next_cursor}."""
     return {"items": items, "next_cursor": next_cursor}

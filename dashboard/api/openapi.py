@@ -19,7 +19,7 @@ def _json(schema: dict) -> dict:
 
 
 def _responses(ok_status: str, ok_schema: dict, *errors: str) -> dict:
-    """A success response and the error responses (all in the error shape of DESIGN.md)."""
+    """A success response and the error responses (all in the API's error shape)."""
     responses = {ok_status: {"description": "OK", **_json(ok_schema)}}
     for status in ("401", *errors):
         responses[status] = {"description": "Error", **_json(ERROR)}

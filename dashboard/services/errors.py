@@ -18,7 +18,7 @@ class ServiceError(Exception):
             self.code = code
 
     def to_dict(self) -> dict:
-        """The error body of DESIGN.md."""
+        """The API's error body: {"error": {"code", "message", "fields"?}}."""
         body = {"code": self.code, "message": self.message}
         if self.fields:
             body["fields"] = self.fields

@@ -1,4 +1,5 @@
-"""The JSON shapes of DESIGN.md, shared by the API and the live events."""
+"""The JSON shapes of the API (wallet, transaction, notification, task run), shared by the
+API and the live events."""
 from __future__ import annotations
 
 from datetime import datetime

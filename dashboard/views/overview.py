@@ -1,7 +1,7 @@
 """The operator overview: wallets by state, notifications today, scans, health, live feed.
 
 Each widget is one underscore partial with its own route; the page includes them all, and an
-htmx request to a widget's route gets only that widget (STYLE.md point 6).
+htmx request to a widget's route gets only that widget (one rendering path for page and fragment).
 """
 from __future__ import annotations
 

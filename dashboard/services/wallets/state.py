@@ -1,6 +1,6 @@
 """Wallet state (ok / low / critical), in Python for one wallet and in SQL for a million.
 
-The rules (DESIGN.md):
+The rules:
 - a zero threshold turns alerts off: the wallet is always `ok`;
 - `critical` when balance < 20% of the threshold;
 - `low` when not critical and balance < threshold (mode `amount`), or, in mode `days`, when
