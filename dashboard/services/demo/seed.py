@@ -238,7 +238,8 @@ def _estates(session) -> list[tuple[int, dict]]:
 
 
 def _demo_users(session, w, first_unit: int | None, hasher, now) -> None:
-    """The demo logins (operator, viewer, residents); residents are the first people of the first two units."""
+    """The demo logins (operator, viewer, residents): residents are the first people of the
+    first two units."""
     existing = set(session.scalars(select(User.email)))
     hashes: dict[str, str] = {}
     for email, (password, role) in DEMO_LOGINS.items():
