@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..db import Base
-from .common import utcnow
+from .common import STAFF_ROLES, utcnow
 from .estate import Person
 from .types import UTCDateTime
 
@@ -52,7 +52,7 @@ class User(UserMixin, Base):
     @property
     def is_staff(self) -> bool:
         """Operators and viewers see the whole estate."""
-        return self.role in ("operator", "viewer")
+        return self.role in STAFF_ROLES
 
     @property
     def display_name(self) -> str:
