@@ -14,6 +14,11 @@ from .estate import Person
 from .types import UTCDateTime
 
 
+def hash_password(password: str) -> str:
+    """A salted hash of `password` (scrypt), the form every account's password is kept in."""
+    return generate_password_hash(password)
+
+
 class User(UserMixin, Base):
     """An account. Residents are linked to a Person, whose occupancies give their units."""
 
@@ -33,7 +38,7 @@ class User(UserMixin, Base):
 
     def set_password(self, password: str) -> None:
         """Store a salted hash of `password` (scrypt), never the password itself."""
-        self.password_hash = generate_password_hash(password)
+        self.password_hash = hash_password(password)
 
     def check_password(self, password: str) -> bool:
         """True when `password` matches the stored hash."""
