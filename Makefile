@@ -39,8 +39,9 @@ system-deps: ## Redis and Chromium for the tests (Debian packages; Playwright's 
 test-postgres: install-dev system-deps ## The same tests on a throwaway local PostgreSQL.
 	scripts/test_postgres.sh
 
-lint: install-dev ## Static checks.
+lint: install-dev ## Static checks: ruff, then the import layers (.importlinter).
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-logo
 
 bench: install-dev ## Benchmarks (not part of make test); see bench/RESULTS.md.
 	$(PY) -m bench all

@@ -45,7 +45,8 @@ def machine() -> dict:
 MEASURED = ("dashboard/services/scans.py", "dashboard/services/credit_alerts.py",
             "dashboard/services/high_usage.py", "dashboard/services/notifications.py",
             "dashboard/services/wallet_state.py", "dashboard/services/wallets.py",
-            "dashboard/events.py", "dashboard/sockets.py", "dashboard/api/wallets.py",
+            "dashboard/events/publish.py", "dashboard/events/queue.py",
+            "dashboard/events/wire.py", "dashboard/sockets.py", "dashboard/api/wallets.py",
             "worker/tasks.py")
 
 

@@ -14,9 +14,13 @@ instead of answered. Server pushes do not pass through a handler, so a backgroun
 (`revalidate`, every REVALIDATE_SECONDS) disconnects such sockets too. Those are
 Socket.IO-level disconnects: the browser does not retry them and shows "Offline".
 
-While this process has lost its Redis subscription (see dashboard.events.QueueManager) it
-would miss events, so connections are refused with "unavailable" and data {"retry": true};
-live.js keeps retrying and shows "Reconnecting…" until the subscription is back.
+While this process has lost its Redis subscription (see dashboard.events.queue) it would
+miss events, so connections are refused with "unavailable" and data {"retry": true}; live.js
+keeps retrying and shows "Reconnecting…" until the subscription is back.
+
+This module decides who is answered and which rooms they join; what is sent, also in reply to
+one socket, is dashboard.events' (the only code that emits). From flask_socketio it takes
+only connection control: ConnectionRefusedError, disconnect and join_room.
 """
 from __future__ import annotations
 
@@ -26,21 +30,17 @@ import weakref
 
 from flask import request, session
 from flask_login import current_user
-from flask_socketio import ConnectionRefusedError, disconnect, emit, join_room
-from sqlalchemy import func, select
+from flask_socketio import ConnectionRefusedError, disconnect, join_room
+from sqlalchemy import select
 
 from . import events
 from .auth import user_for_token
 from .db import Session
-from .models import Notification, User
-from .services import notifications
+from .models import User
 from .services.ids import MAX_ID
-from .services.serialize import notification_json
 
 log = logging.getLogger(__name__)
 
-SYNC_LIMIT = 500  # rows per query while catching up
-STAFF_BACKLOG = 1000  # operators see every notification; a feed needs only the recent ones
 MAX_TOKEN_LENGTH = 1000  # ours are ~100 characters; do not verify megabytes
 FIRST_LISTEN_WAIT = 3.0  # the Redis listener starts with the first connection of a process
 REVALIDATE_SECONDS = 30
@@ -61,9 +61,7 @@ def register(socketio) -> None:
             if found is None:
                 raise ConnectionRefusedError("unauthorized")
             user, via = found
-            queue = socketio.server.manager
-            if isinstance(queue, events.QueueManager) and \
-                    not queue.wait_until_listening(FIRST_LISTEN_WAIT):
+            if not events.listening(socketio.server, FIRST_LISTEN_WAIT):
                 raise ConnectionRefusedError("unavailable", {"retry": True})
             socketio.server.save_session(request.sid, {
                 "user_id": user.id, "role": user.role, "version": user.token_version,
@@ -71,9 +69,7 @@ def register(socketio) -> None:
             join_room(events.user_room(user.id))
             if user.is_staff:
                 join_room(events.OPERATORS)
-            # To this socket only: no reason to send it through Redis to every web process.
-            emit("unread_count", {"count": notifications.unread_count(Session, user)},
-                 ignore_queue=True)
+            events.reply_unread_count(Session, user)
         finally:
             Session.remove()
         _start_revalidation(socketio)
@@ -94,23 +90,8 @@ def register(socketio) -> None:
                 after_id = 0
             # Beyond 64 bits the database driver raised OverflowError and the client never got
             # its acknowledgement (tests/test_socket_matrix.py): nothing is newer than that.
-            after_id = min(after_id, MAX_ID)
-            if user.is_staff:
-                newest = Session.scalar(select(func.max(Notification.id))) or 0
-                after_id = max(after_id, newest - STAFF_BACKLOG)
-            sent = 0
-            while True:
-                rows = notifications.list_for(Session, user, after_id=after_id,
-                                              limit=SYNC_LIMIT, newest_first=False)
-                for n, read_at in rows:
-                    emit("notification", notification_json(n, read_at), ignore_queue=True)
-                    after_id = n.id
-                    sent += 1
-                if len(rows) < SYNC_LIMIT:
-                    break
-            emit("unread_count", {"count": notifications.unread_count(Session, user)},
-                 ignore_queue=True)
-            return {"sent": sent, "last_id": after_id}
+            sent, last_id = events.replay_missed(Session, user, min(after_id, MAX_ID))
+            return {"sent": sent, "last_id": last_id}
         finally:
             Session.remove()
 

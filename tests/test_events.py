@@ -1,17 +1,14 @@
-"""dashboard.events: who each event goes to, publishing only after commit, failing fast when
-Redis is away, and the web's Redis subscription noticing an outage and recovering."""
+"""dashboard.events.publish: who each event goes to, with the notification service's counts.
+(The queue manager: test_events_queue.py; batching: test_events_batch.py; the pinned
+python-socketio internals it relies on: test_events_internals.py.)"""
 from __future__ import annotations
 
-import socket
 import time
 from datetime import date, timedelta
 
 import pytest
-import redis
-import socketio
 
 from dashboard import events
-from dashboard.cli import redis_server
 from dashboard.models import Occupancy, User, utcnow
 from dashboard.services import notifications
 
@@ -36,7 +33,7 @@ class FakeSocketIO:
 def fake(app, monkeypatch):
     """events publishes into a FakeSocketIO for one test."""
     recorder = FakeSocketIO()
-    monkeypatch.setattr(events, "_socketio", recorder)
+    monkeypatch.setattr(events.emitter, "_socketio", recorder)
     return recorder
 
 
@@ -102,123 +99,76 @@ def test_task_runs_go_to_operators_only(db, make, fake):
     assert rooms == ["operators"] and payload["id"] == run.id
 
 
-# -- after commit --------------------------------------------------------------------------
 
-def test_after_commit_runs_once_after_the_commit_and_may_query(db, make):
-    from dashboard.db import write_transaction
 
-    ran = []
-    with write_transaction(db):
-        db.add(User(email="ac@example.test", password_hash="x", role="operator"))
-        events.after_commit(db, lambda: ran.append(db.query(User).filter_by(
-            email="ac@example.test").count()))
-        assert ran == []
-    assert ran == [1]  # it ran, and it could read what was committed
+# -- the unread counts are the notification service's ---------------------------------------
+
+def test_the_published_unread_counts_are_the_services(db, make, fake):
+    home, other = make.wallet(), make.wallet()
+    people = {name: make.resident(home, email=f"agree-{name}@example.test")
+              for name in ("none-read", "some-read", "all-read", "promoted")}
+    elsewhere = make.resident(other, email="agree-elsewhere@example.test")
+    viewer = make.user("viewer", email="agree-viewer@example.test")
+    ids = [store(db, home.id) for _ in range(3)] + [store(db, other.id)]
+    notifications.mark_read(db, people["some-read"], ids[0], utcnow())
+    notifications.mark_all_read(db, people["all-read"], utcnow())
+    # A resident who became an operator keeps their deliveries, but staff have no read state.
+    db.query(User).filter_by(id=people["promoted"].id).update({"role": "operator"})
     db.commit()
-    assert ran == [1]  # once
+    users = [*people.values(), elsewhere, viewer]
+    for user in users:
+        db.refresh(user)
+
+    events.publish_unread_counts(db, [u.id for u in users])
+    published: dict[str, int] = {}
+    for payload, rooms in fake.of("unread_count"):
+        for room in rooms:
+            assert room not in published  # each user told once
+            published[room] = payload["count"]
+    service = {events.user_room(u.id): notifications.unread_count(db, u) for u in users}
+    assert published == service
+    assert list(service.values()) == [3, 2, 0, 0, 1, 0]
+    assert notifications.unread_counts(db, [u.id for u in users]) == {
+        u.id: service[events.user_room(u.id)] for u in users}
 
 
-def test_after_commit_is_dropped_on_rollback(db):
-    ran = []
-    db.add(User(email="rb@example.test", password_hash="x", role="operator"))
-    events.after_commit(db, lambda: ran.append(True))
-    db.rollback()
+def test_publishing_notifications_tells_each_recipient_the_services_count(db, make, fake):
+    w = make.wallet()
+    first = make.resident(w, email="agree-first@example.test")
+    second = make.resident(w, email="agree-second@example.test")
+    old = store(db, w.id)
+    notifications.mark_read(db, first, old, utcnow())
     db.commit()
-    assert ran == []
+    new = [store(db, w.id) for _ in range(2)]
+
+    assert events.publish_notifications(db, new) == 2
+    published = {room: p["count"] for p, rooms in fake.of("unread_count") for room in rooms}
+    assert published == {events.user_room(u.id): notifications.unread_count(db, u)
+                         for u in (first, second)}
+    assert published == {events.user_room(first.id): 2, events.user_room(second.id): 3}
 
 
-def test_after_commit_waits_for_the_outer_transaction_not_a_savepoint(db):
-    ran = []
-    db.add(User(email="sp@example.test", password_hash="x", role="operator"))
-    with db.begin_nested():
-        events.after_commit(db, lambda: ran.append(True))
-    assert ran == []  # the savepoint released; the outer transaction may still roll back
-    db.commit()
-    assert ran == [True]
+# -- the one publisher ------------------------------------------------------------------------
 
+def test_only_the_events_package_emits_on_socketio():
+    """No module outside dashboard/events emits: none imports flask_socketio's or socketio's
+    emit/send, and none calls an `.emit(...)` or `.send(...)` of a Socket.IO object."""
+    import ast
+    from pathlib import Path
 
-# -- the queue manager -------------------------------------------------------------------
-
-def dead_redis_url() -> str:
-    """A localhost port with nothing listening."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"redis://127.0.0.1:{port}/0"
-
-
-def test_a_failed_publish_is_reported_and_fails_fast(monkeypatch):
-    from flask_socketio import SocketIO
-
-    monkeypatch.setattr(events, "_socketio", None)  # restored after the test
-    io = SocketIO(message_queue=dead_redis_url(), channel="t")
-    events.init(io)
-    assert isinstance(io.server.manager, events.QueueManager)
-    started = time.monotonic()
-    assert events.emit("wallet", {"id": 1}, ["operators"]) is False
-    # Inside the quiet period nothing is even tried: a scan's burst costs nothing more.
-    for _ in range(100):
-        assert events.emit("wallet", {"id": 1}, ["operators"]) is False
-    assert time.monotonic() - started < 1.0
-
-
-def test_publish_reaches_redis_and_says_so(redis_url, monkeypatch):
-    from flask_socketio import SocketIO
-
-    monkeypatch.setattr(events, "_socketio", None)  # restored after the test
-    listener = redis.Redis.from_url(redis_url).pubsub(ignore_subscribe_messages=True)
-    listener.subscribe("t-ok")
-    events.init(SocketIO(message_queue=redis_url, channel="t-ok"))
-    assert events.emit("wallet", {"id": 7}, ["operators", "user:3"]) is True
-    deadline, message = time.monotonic() + 5, None
-    while message is None and time.monotonic() < deadline:
-        message = listener.get_message(timeout=1)  # None for the subscribe confirmation
-    assert b'"wallet"' in message["data"] and b'"user:3"' in message["data"]
-    listener.close()
-
-
-def wait_until(predicate, timeout=10.0):
-    """Poll until predicate() is truthy."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out")
-
-
-def test_the_subscription_notices_an_outage_drops_browsers_and_recovers(tmp_path):
-    port = redis_server.free_port()
-    proc = redis_server.start(port, str(tmp_path))
-    url = f"redis://127.0.0.1:{port}/0"
-    manager = events.QueueManager(url, channel="t-outage")
-    server = socketio.Server(client_manager=manager, async_mode="threading")
-    dropped = []
-    server.eio.disconnect = lambda sid=None: dropped.append(sid)
-    try:
-        manager.initialize()  # what the first connection does
-        assert manager.wait_until_listening(5)
-        received = []
-        server.on("connect", lambda *a: None)
-        manager._handle_emit = lambda message: received.append(message["event"])
-        redis.Redis.from_url(url).publish("t-outage", manager.json.dumps(
-            {"method": "emit", "event": "before", "data": [], "host_id": "other"}))
-        wait_until(lambda: received == ["before"])
-
-        proc.kill()
-        proc.wait()
-        wait_until(lambda: not manager.listening)
-        assert dropped == [None]  # every browser of this process, at the transport level
-        assert manager.wait_until_listening(0.1) is False  # no waiting during an outage
-
-        proc = redis_server.start(port, str(tmp_path))
-        started = time.monotonic()
-        wait_until(lambda: manager.listening)
-        assert time.monotonic() - started < 3.5  # retries are capped at 2 s
-        redis.Redis.from_url(url).publish("t-outage", manager.json.dumps(
-            {"method": "emit", "event": "after", "data": [], "host_id": "other"}))
-        wait_until(lambda: received == ["before", "after"])
-    finally:
-        manager.close()  # or its thread would retry the dead port for the rest of the run
-        proc.kill()
-        proc.wait()
+    root = Path(__file__).resolve().parent.parent
+    emitters = {"emit", "send", "call"}
+    found = []
+    for path in [*root.joinpath("dashboard").rglob("*.py"), *root.joinpath("worker").rglob("*.py")]:
+        if "events" in path.relative_to(root).parts[1:2]:
+            continue
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in \
+                    ("flask_socketio", "socketio") and emitters & {a.name for a in node.names}:
+                found.append(f"{path.relative_to(root)}:{node.lineno} imports an emitter")
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and node.func.attr in ("emit", "send") \
+                    and "socketio" in ast.unparse(node.func.value).lower():
+                found.append(f"{path.relative_to(root)}:{node.lineno} {ast.unparse(node.func)}")
+    assert found == []

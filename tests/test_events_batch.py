@@ -45,7 +45,7 @@ class Subscriber:
 def publisher(app, redis_url, monkeypatch):
     """dashboard.events publishing through a QueueManager on a fresh channel, and a raw
     subscriber on it: (manager, subscriber)."""
-    monkeypatch.setattr(events, "_socketio", None)  # restored after the test
+    monkeypatch.setattr(events.emitter, "_socketio", None)  # restored after the test
     channel = f"t-batch-{uuid.uuid4().hex[:8]}"
     io = SocketIO(message_queue=redis_url, channel=channel)
     events.init(io)
@@ -174,7 +174,7 @@ def test_unread_counts_share_a_message_per_count_up_to_a_limit(db, make, publish
     lone = make.resident(other, email="uc-lone@example.test").id
     store_many(db, w.id, 3)
     store_many(db, other.id, 1)
-    monkeypatch.setattr(events, "UNREAD_ROOMS", 2)
+    monkeypatch.setattr(events.publish, "UNREAD_ROOMS", 2)
     events.publish_unread_counts(db, [*users, lone])
     messages = [manager.json.loads(m) for m in subscriber.take()]
     assert [(m["data"], rooms_of(m)) for m in messages] == [
@@ -229,7 +229,7 @@ def test_an_outage_mid_batch_counts_what_reached_redis_and_fails_fast(private_re
 def test_publish_notifications_survives_redis_dying_between_batches(
         db, make, private_redis, monkeypatch):
     url, kill = private_redis
-    monkeypatch.setattr(events, "_socketio", None)  # restored after the test
+    monkeypatch.setattr(events.emitter, "_socketio", None)  # restored after the test
     events.init(SocketIO(message_queue=url, channel="t-batch-dies"))
     subscriber = Subscriber(url, "t-batch-dies")
     w = make.wallet()
@@ -256,7 +256,7 @@ def test_publish_notifications_survives_redis_dying_between_batches(
     finally:
         event.remove(engine, "before_cursor_execute", _kill_on_second_read)
     assert len(reads) == 3  # it went on reading (and skipped publishing) after the outage
-    assert [events._socketio.server.manager.json.loads(m)["data"][0]["id"]
+    assert [events.emitter._socketio.server.manager.json.loads(m)["data"][0]["id"]
             for m in received] == ids[:1000]
 
 

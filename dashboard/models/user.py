@@ -9,9 +9,14 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..db import Base
-from .common import utcnow
+from .common import STAFF_ROLES, utcnow
 from .estate import Person
 from .types import UTCDateTime
+
+
+def hash_password(password: str) -> str:
+    """A salted hash of `password` (scrypt), the form every account's password is kept in."""
+    return generate_password_hash(password)
 
 
 class User(UserMixin, Base):
@@ -33,7 +38,7 @@ class User(UserMixin, Base):
 
     def set_password(self, password: str) -> None:
         """Store a salted hash of `password` (scrypt), never the password itself."""
-        self.password_hash = generate_password_hash(password)
+        self.password_hash = hash_password(password)
 
     def check_password(self, password: str) -> bool:
         """True when `password` matches the stored hash."""
@@ -52,7 +57,7 @@ class User(UserMixin, Base):
     @property
     def is_staff(self) -> bool:
         """Operators and viewers see the whole estate."""
-        return self.role in ("operator", "viewer")
+        return self.role in STAFF_ROLES
 
     @property
     def display_name(self) -> str:

@@ -12,10 +12,10 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 from sqlalchemy import column, func, select, table, text
-from werkzeug.security import generate_password_hash
 
 from ...db import Base
 from ...models import UTILITIES, Estate, User, Wallet
+from ...models.user import hash_password
 from ..scans.credit_alerts import refresh_states
 
 DEMO_LOGINS = {
@@ -100,7 +100,7 @@ def _next_id(session, name: str) -> int:
 
 
 def seed(session, *, wallets: int = 2000, seed: int = 42, now: datetime | None = None,
-         reset_first: bool = False, password_hasher=generate_password_hash) -> SeedResult:
+         reset_first: bool = False, password_hasher=hash_password) -> SeedResult:
     """Create demo data for `wallets` units (and the demo logins if missing); caller commits."""
     now = (now or datetime.now(timezone.utc)).replace(microsecond=0)
     rng = random.Random(seed)

@@ -1,6 +1,14 @@
 """Notifications: stored once with their deliveries, read back by the people who may see them,
 logged for operators and pruned after the retention period."""
-from .inbox import get_for, list_for, mark_all_read, mark_read, unread_count, visible_query
+from .inbox import (
+    get_for,
+    list_for,
+    mark_all_read,
+    mark_read,
+    unread_count,
+    unread_counts,
+    visible_query,
+)
 from .store import (
     IN_APP,
     deliver,
@@ -13,4 +21,4 @@ from .store import (
 
 __all__ = ["IN_APP", "deliver", "get_for", "list_for", "mark_all_read", "mark_read",
            "notification_row", "recipient_ids", "recipients_query", "resolve_credit_alerts",
-           "store", "unread_count", "visible_query"]
+           "store", "unread_count", "unread_counts", "visible_query"]

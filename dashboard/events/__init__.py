@@ -1,0 +1,35 @@
+"""The one publisher of live events, used by the web app, the worker and the CLI alike; the
+only code that emits on Socket.IO.
+
+Events go through the Redis message queue, so whichever process emits, every web process
+delivers them to its connected browsers. Rooms: `user:<id>` for each signed-in user and
+`operators` for operators and viewers. Payloads carry data, never HTML. Events are published
+after the database commit; a failed publish never fails the request or task that made the
+data, because browsers catch up through `sync`.
+
+Modules:
+  publish  – what is sent to whom: notifications, unread counts, task runs, wallets
+  replies  – answers to one socket inside its handler (unread count on connect, `sync`)
+  emitter  – the process's Socket.IO handle (`init`, `init_queue`) and emitting to rooms
+  rooms    – room names
+  queue    – QueueManager, the Redis message-queue manager that fails fast and knows
+             whether it is listening
+  wire     – the queue message format, identical to python-socketio's own
+"""
+from .emitter import emit, emit_many, init, init_queue
+from .publish import (
+    notification_rows,
+    publish_notifications,
+    publish_task_run,
+    publish_unread_counts,
+    publish_wallet,
+)
+from .queue import QueueManager, listening
+from .replies import replay_missed, reply, reply_unread_count
+from .rooms import OPERATORS, user_room
+
+__all__ = [
+    "OPERATORS", "QueueManager", "emit", "emit_many", "init", "init_queue", "listening",
+    "notification_rows", "publish_notifications", "publish_task_run", "publish_unread_counts",
+    "publish_wallet", "replay_missed", "reply", "reply_unread_count", "user_room",
+]

@@ -1,0 +1,76 @@
+"""The one Socket.IO handle of a process, and emitting to rooms through it.
+
+The web app hands over its Flask-SocketIO instance (sockets.register → `init`); the worker and
+the CLI, which serve no browsers, get an emit-only one on the Redis message queue
+(`init_queue`). Either way the stock Redis manager is replaced by a QueueManager first.
+
+A publish can fail (Redis restarting, a network blip). It never fails the request or task
+that made the data: the rows are committed and browsers catch up through `sync` (on every
+reconnect, every 30 s and when a tab becomes visible; see static/js/live.js).
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from flask_socketio import SocketIO
+
+from .queue import QueueManager, install_queue_manager
+
+log = logging.getLogger(__name__)
+
+_socketio = None  # the Flask-SocketIO instance events go through; None until `init`
+
+
+def init(socketio) -> None:
+    """Use this Flask-SocketIO instance (the web app's, or an emit-only one)."""
+    global _socketio
+    install_queue_manager(socketio)
+    _socketio = socketio
+
+
+def init_queue(url: str, channel: str):
+    """Publish from a process that serves no browsers (the worker, the CLI): an emit-only
+    Flask-SocketIO on the Redis message queue at `url`, on `channel`. Returns it."""
+    socketio = SocketIO(message_queue=url, channel=channel)
+    init(socketio)
+    return socketio
+
+
+def _manager():
+    """The client manager of the Socket.IO server in use (None without one)."""
+    return getattr(getattr(_socketio, "server", None), "manager", None)
+
+
+def emit(name: str, payload: dict, rooms: list[str]) -> bool:
+    """Emit one event to some rooms; False (logged) when the message queue is unreachable.
+
+    A failed emit never fails the request or task that caused it: the data is committed, and
+    browsers catch up through `sync`.
+    """
+    if _socketio is None or not rooms:
+        return False
+    try:
+        _socketio.emit(name, payload, to=rooms if len(rooms) > 1 else rooms[0])
+    except Exception as exc:  # noqa: BLE001 - never fail the caller over a live event
+        log.warning("could not publish %s: %s", name, exc)
+        return False
+    manager = _manager()
+    return manager.take_outcome() if isinstance(manager, QueueManager) else True
+
+
+def emit_many(items: Iterable[tuple[str, dict, list[str]]]) -> int:
+    """Emit (event, payload, rooms) items in order; how many reached the message queue.
+
+    Through a QueueManager they go in pipelined Redis calls (QueueManager.emit_many); through
+    any other manager (a server without a message queue, the tests' recorder), one `emit`
+    each.
+    """
+    if _socketio is None:
+        return 0
+    manager = _manager()
+    if not isinstance(manager, QueueManager):
+        return sum(emit(name, payload, rooms) for name, payload, rooms in items)
+    # The room argument exactly as `emit` passes it, so the queue messages are identical.
+    return manager.emit_many((name, payload, rooms if len(rooms) > 1 else rooms[0])
+                             for name, payload, rooms in items if rooms)

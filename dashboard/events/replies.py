@@ -1,0 +1,52 @@
+"""Answers to one socket from inside its Socket.IO handler: the unread count when it connects,
+and the notifications it missed when it asks to `sync`.
+
+They go to the asking socket directly, never through the Redis message queue: only the web
+process holding that socket could deliver them, so a round trip through Redis to every web
+process would cost without reaching anyone else.
+"""
+from __future__ import annotations
+
+from flask_socketio import emit as _emit_to_caller
+from sqlalchemy import func, select
+
+from ..models import Notification
+from ..services import notifications
+from ..services.serialize import notification_json
+
+SYNC_LIMIT = 500  # rows per query while catching up
+STAFF_BACKLOG = 1000  # operators see every notification; a feed needs only the recent ones
+
+
+def reply(name: str, payload: dict) -> None:
+    """Send one event to the socket whose handler is running (and to no other)."""
+    _emit_to_caller(name, payload, ignore_queue=True)
+
+
+def reply_unread_count(session, user) -> None:
+    """Tell the asking socket its user's unread count, as the notification service counts."""
+    reply("unread_count", {"count": notifications.unread_count(session, user)})
+
+
+def replay_missed(session, user, after_id: int) -> tuple[int, int]:
+    """Send the asking socket every notification `user` may see after `after_id`, oldest
+    first, then the unread count. Returns (how many were sent, the last id sent or after_id).
+
+    Staff see every notification, so their catch-up starts at most STAFF_BACKLOG back from
+    the newest; residents get all of their own.
+    """
+    if user.is_staff:
+        newest = session.scalar(select(func.max(Notification.id))) or 0
+        after_id = max(after_id, newest - STAFF_BACKLOG)
+    sent = 0
+    while True:
+        rows = notifications.list_for(session, user, after_id=after_id, limit=SYNC_LIMIT,
+                                      newest_first=False)
+        for notification, read_at in rows:
+            reply("notification", notification_json(notification, read_at))
+            after_id = notification.id
+            sent += 1
+        if len(rows) < SYNC_LIMIT:
+            break
+    reply_unread_count(session, user)
+    return sent, after_id
