@@ -3,6 +3,7 @@ from .common import (
                      ALERT_MODES,
                      ROLES,
                      TOPUP_METHODS,
+                     TRANSACTION_TYPES,
                      UTILITIES,
                      UTILITY_UNITS,
                      WALLET_STATES,
@@ -16,7 +17,8 @@ from .user import User
 from .wallet import Transaction, Wallet
 
 __all__ = [
-    "ALERT_MODES", "ROLES", "TOPUP_METHODS", "UTILITIES", "UTILITY_UNITS", "WALLET_STATES",
+    "ALERT_MODES", "ROLES", "TOPUP_METHODS", "TRANSACTION_TYPES", "UTILITIES", "UTILITY_UNITS",
+    "WALLET_STATES",
     "ACTIVE_STATES", "RUN_STATES", "TRIGGERS", "utcnow",
     "Estate", "Occupancy", "Person", "Unit", "Meter", "MeterReading", "Notification",
     "NotificationDelivery", "TaskRun", "TaskRunChunk", "User", "Transaction", "Wallet",

@@ -10,6 +10,7 @@ ROLES = ("operator", "viewer", "resident")
 ALERT_MODES = ("amount", "days")
 WALLET_STATES = ("ok", "low", "critical")
 TOPUP_METHODS = ("card", "eft", "instant_eft", "cash", "manual_admin")
+TRANSACTION_TYPES = ("topup", "purchase")
 
 
 def utcnow() -> datetime:
