@@ -9,7 +9,7 @@ from config import get_config
 
 def create_app(config_name: str | None = None, **overrides) -> Flask:
     """Build the Flask app: configuration, database, extensions, blueprints, Socket.IO."""
-    from . import auth, errors, logs, ops, security, sockets
+    from . import auth, errors, logs, ops, routing, security, sockets
     from .api import bp as api_bp
     from .db import Session, init_engine
     from .extensions import csrf, htmx, login, socketio
@@ -40,6 +40,7 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
     auth.init_app(app)
     security.init_app(app)
     errors.init_app(app)
+    routing.init_app(app)  # before the blueprints: their rules use the id converter
     app.register_blueprint(auth.bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(ops.bp)

@@ -49,8 +49,14 @@ def init_app(app) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
-        """Werkzeug's errors (404, 405, 413...) in our shape."""
-        return error_response(exc.code or 500, exc.description or exc.name)
+        """Werkzeug's errors (404, 405, 413...) in our shape, with their headers: a 405 must
+        say in `Allow` which methods the resource has (RFC 9110)."""
+        body, status = error_response(exc.code or 500, exc.description or exc.name)
+        response = app.make_response((body, status))
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

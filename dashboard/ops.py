@@ -8,11 +8,15 @@ import hmac
 import time
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
-from sqlalchemy import func, select, text
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector
+from sqlalchemy import text
 
 from .db import Session
 from .extensions import socketio
-from .models import Notification, TaskRun, Wallet
+from .services.ops.metrics import DatabaseCollector
 from .views.overview import system_checks
 
 bp = Blueprint("ops", __name__)
@@ -48,52 +52,34 @@ def readyz():
     return jsonify(status="ready" if ready else "not ready", checks=checks), (200 if ready else 503)
 
 
-def _metric(lines: list[str], name: str, kind: str, help_text: str, samples) -> None:
-    """Append one metric family in the Prometheus text format."""
-    lines.append(f"# HELP {name} {help_text}")
-    lines.append(f"# TYPE {name} {kind}")
-    for labels, value in samples:
-        label_text = ",".join(f'{k}="{v}"' for k, v in labels.items())
-        lines.append(f"{name}{{{label_text}}} {value}" if label_text else f"{name} {value}")
+class SocketCollector(Collector):
+    """The Socket.IO connections held by this web process (each process reports its own)."""
+
+    def describe(self) -> list:
+        """Nothing up front."""
+        return []
+
+    def collect(self):
+        """One gauge."""
+        sockets = len(getattr(socketio.server.eio, "sockets", {})) if socketio.server else 0
+        yield GaugeMetricFamily("quantify_socket_connections",
+                                "Socket.IO connections held by this web process.", value=sockets)
 
 
 @bp.get("/metrics")
 def metrics():
-    """Task runs by state and duration, notifications by type, wallets by state, sockets."""
+    """The Prometheus exposition (text, or OpenMetrics when the scraper asks for it) of the
+    database's figures (services/ops/metrics.py) and this process's sockets."""
     token = current_app.config.get("METRICS_TOKEN")
     if token and not hmac.compare_digest(request.headers.get("Authorization", ""),
                                          f"Bearer {token}"):
         abort(401)
-    lines: list[str] = []
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(DatabaseCollector(Session))
+    registry.register(SocketCollector())
+    encode, content_type = choose_encoder(request.headers.get("Accept", ""))
     try:
-        runs = Session.execute(select(TaskRun.task, TaskRun.state, func.count())
-                               .group_by(TaskRun.task, TaskRun.state)).all()
-        _metric(lines, "quantify_task_runs", "gauge", "Task runs recorded, by task and state.",
-                [({"task": t, "state": s}, n) for t, s, n in runs])
-        finished = Session.execute(select(TaskRun.task, TaskRun.started_at, TaskRun.finished_at)
-                                   .where(TaskRun.finished_at.is_not(None),
-                                          TaskRun.started_at.is_not(None))
-                                   .order_by(TaskRun.id.desc()).limit(500)).all()
-        durations: dict[str, list[float]] = {}
-        for task, started, ended in finished:
-            durations.setdefault(task, []).append((ended - started).total_seconds())
-        _metric(lines, "quantify_task_run_duration_seconds_sum", "gauge",
-                "Total duration of the last 500 finished runs, by task.",
-                [({"task": t}, round(sum(d), 3)) for t, d in durations.items()])
-        _metric(lines, "quantify_task_run_duration_seconds_count", "gauge",
-                "Number of runs in the duration sum, by task.",
-                [({"task": t}, len(d)) for t, d in durations.items()])
-        by_type = Session.execute(select(Notification.type, func.count())
-                                  .group_by(Notification.type)).all()
-        _metric(lines, "quantify_notifications", "gauge", "Notifications stored, by type.",
-                [({"type": t}, n) for t, n in by_type])
-        by_state = Session.execute(select(Wallet.state, func.count())
-                                   .group_by(Wallet.state)).all()
-        _metric(lines, "quantify_wallets", "gauge", "Wallets by state.",
-                [({"state": s}, n) for s, n in by_state])
+        body = encode(registry)
     finally:
         Session.remove()
-    sockets = len(getattr(socketio.server.eio, "sockets", {})) if socketio.server else 0
-    _metric(lines, "quantify_socket_connections", "gauge",
-            "Socket.IO connections held by this web process.", [({}, sockets)])
-    return Response("\n".join(lines) + "\n", mimetype="text/plain; version=0.0.4")
+    return Response(body, content_type=content_type)

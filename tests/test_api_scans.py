@@ -169,3 +169,37 @@ def test_task_runs_bad_filters_are_422(client, op):
         r = client.get(f"/api/v1/task-runs?{query}", headers=op)
         assert r.status_code == 422, (query, r.status_code)
         assert field in r.get_json()["error"]["fields"], query
+
+
+def test_task_run_filters_answer_the_history_pages_messages(client, op):
+    """The API reads ?task=&state=&trigger= with the Scans history page's parse_filters:
+    the same checks and the same words, all the bad fields at once."""
+    from dashboard.services.errors import ValidationFailed
+    from dashboard.services.scans.history import parse_filters
+
+    args = {"task": "drop_tables", "state": "exploded", "trigger": "cron"}
+    with pytest.raises(ValidationFailed) as page:
+        parse_filters(args)
+    r = client.get("/api/v1/task-runs", query_string=args, headers=op)
+    assert r.status_code == 422
+    error = r.get_json()["error"]
+    assert (error["message"], error["fields"]) == (page.value.message, page.value.fields)
+    assert error["fields"]["task"] == "Choose a scan from the list."
+
+
+def test_task_run_pages_are_the_history_services(client, db, op):
+    """Each API page is the one list_runs gives for the same filters and cursor."""
+    from dashboard.services.scans.history import RunFilters, list_runs
+
+    add_runs(db, 4)
+    add_runs(db, 3, task="analyze_high_usage", state="failed")
+    filters = RunFilters(task="analyze_high_usage")
+    expected, next_id = list_runs(db, filters, limit=2)
+    body = client.get("/api/v1/task-runs?task=analyze_high_usage&limit=2", headers=op).get_json()
+    assert [r["id"] for r in body["items"]] == [r.id for r in expected]
+    assert body["next_cursor"] == str(next_id)
+    rest, _ = list_runs(db, filters, before_id=next_id, limit=2)
+    body = client.get(f"/api/v1/task-runs?task=analyze_high_usage&limit=2&cursor={next_id}",
+                      headers=op).get_json()
+    assert [r["id"] for r in body["items"]] == [r.id for r in rest]
+    assert body["next_cursor"] is None

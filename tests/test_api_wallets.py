@@ -399,13 +399,16 @@ def test_missing_and_wrong_fields_are_named(client, db, make, op):
 
 
 def test_bodies_that_are_not_json_objects_are_400(client, db, make, op):
-    """Malformed or non-JSON bodies are a 400 in the error shape."""
+    """Malformed JSON bodies are a 400 in the error shape; a body that is not JSON at all is
+    a 415 (unsupported media type)."""
     wallet_id = make.wallet("20.00").id
     for kwargs in ({"data": "not json", "content_type": "application/json"},
-                   {"data": "[1, 2]", "content_type": "application/json"},
-                   {"data": "amount=5", "content_type": "application/x-www-form-urlencoded"}):
+                   {"data": "[1, 2]", "content_type": "application/json"}):
         assert_error(client.post(f"/api/v1/wallets/{wallet_id}/topups", headers=op, **kwargs),
-                     400)
+                     400, "bad_json")
+    assert_error(client.post(f"/api/v1/wallets/{wallet_id}/topups", headers=op,
+                             data="amount=5", content_type="application/x-www-form-urlencoded"),
+                 415, "unsupported_media_type")
     assert tx_count(db) == 0
 
 
@@ -507,6 +510,43 @@ def test_transactions_list_pages_newest_first(client, make, op):
     page2 = client.get(f"/api/v1/wallets/{w.id}/transactions?limit=2&cursor="
                        f"{page1['next_cursor']}", headers=op).get_json()
     assert [t["amount"] for t in page2["items"]] == ["1.00"] and page2["next_cursor"] is None
+
+
+def test_transactions_pages_are_the_wallet_pages_ledger(client, db, make, op):
+    """The API's ledger pages are ledger.transactions_page's, the wallet page's own, and the
+    cursor is the last id seen."""
+    from dashboard.services.payments.ledger import transactions_page
+
+    w = make.wallet("100.00")
+    for amount in ("1.00", "2.00", "3.00", "4.00", "5.00"):
+        client.post(f"/api/v1/wallets/{w.id}/purchases", headers=op,
+                    json={"amount": amount, "utility": "water"})
+    expected, next_id = transactions_page(db, w.id, limit=2)
+    body = client.get(f"/api/v1/wallets/{w.id}/transactions?limit=2", headers=op).get_json()
+    assert [t["id"] for t in body["items"]] == [t.id for t in expected]
+    assert body["next_cursor"] == str(next_id) == str(expected[-1].id)
+    rest, _ = transactions_page(db, w.id, before_id=next_id, limit=2)
+    body = client.get(f"/api/v1/wallets/{w.id}/transactions?limit=2&cursor={next_id}",
+                      headers=op).get_json()
+    assert [t["id"] for t in body["items"]] == [t.id for t in rest]
+
+
+def test_wallet_cursors_are_plain_text_the_document_states(client, make, op):
+    """next_cursor is the last wallet's id, with its balance first when sorted by balance:
+    both match the documented pattern, and a cursor of another shape is 422."""
+    import re
+
+    from dashboard.services.wallets import CURSOR_PATTERN
+
+    wallets = [make.wallet(b) for b in ("10.00", "20.00", "30.00")]
+    by_id = client.get("/api/v1/wallets?limit=2", headers=op).get_json()["next_cursor"]
+    assert by_id == str(wallets[1].id)
+    by_balance = client.get("/api/v1/wallets?limit=2&sort=balance",
+                            headers=op).get_json()["next_cursor"]
+    assert by_balance == f"20.00_{wallets[1].id}"
+    assert re.search(CURSOR_PATTERN, by_id) and re.search(CURSOR_PATTERN, by_balance)
+    err = assert_error(client.get("/api/v1/wallets?cursor=20.0_1", headers=op), 422)
+    assert err["fields"] == {"cursor": "Use the next_cursor of a previous page."}
 
 
 # -- alert settings -------------------------------------------------------------------------

@@ -51,6 +51,92 @@ def test_metrics_token(app, client):
     assert client.get("/metrics", headers={"Authorization": "Bearer s3cret"}).status_code == 200
 
 
+def _runs(db, task: str, seconds: list[float], state: str = "succeeded") -> None:
+    """Finished task runs of `task` that took `seconds` each."""
+    end = utcnow()
+    db.add_all([TaskRun(task=task, trigger="manual", state=state, queued_at=end,
+                        started_at=end - timedelta(seconds=s), finished_at=end) for s in seconds])
+    db.commit()
+
+
+def _families(text: str) -> dict:
+    """The parsed exposition: {name: family}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {f.name: f for f in text_string_to_metric_families(text)}
+
+
+def test_metrics_types_labels_and_content_type(client, db, make):
+    """prometheus-client's exposition: its content type, gauges for counts (zeros included),
+    a gauge histogram of run durations, and label values escaped (a task name with a quote,
+    a backslash and a newline comes back intact)."""
+    from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+
+    make.wallet("5.00")
+    odd = 'odd "task" \\ with\nnewline'
+    _runs(db, "check_low_credit_wallets", [0.5, 3, 40, 7200])
+    _runs(db, odd, [2])
+    r = client.get("/metrics")
+    assert r.headers["Content-Type"] == CONTENT_TYPE_PLAIN_0_0_4
+    families = _families(r.get_data(as_text=True))
+    assert families["quantify_wallets"].type == "gauge"
+    assert {s.labels["state"]: s.value for s in families["quantify_wallets"].samples} == {
+        "ok": 0, "low": 0, "critical": 1}
+    runs = families["quantify_task_runs"]
+    assert runs.type == "gauge"
+    assert {(s.labels["task"], s.labels["state"]): s.value for s in runs.samples
+            if s.value} == {("check_low_credit_wallets", "succeeded"): 4, (odd, "succeeded"): 1}
+    durations = families["quantify_task_run_duration_seconds"]
+    assert durations.type == "histogram"  # a gauge histogram, in the 0.0.4 text format
+    buckets = {s.labels["le"]: s.value for s in durations.samples
+               if s.labels.get("task") == "check_low_credit_wallets"}
+    assert (buckets["1.0"], buckets["5.0"], buckets["60.0"], buckets["3600.0"],
+            buckets["+Inf"]) == (1, 2, 3, 3, 4)
+    assert families["quantify_task_run_duration_seconds_gcount"].type == "gauge"
+    assert {s.labels["type"] for s in families["quantify_notifications"].samples} >= {
+        "low_credit", "critical_credit", "topup_success", "purchase_success", "high_usage"}
+    assert families["quantify_socket_connections"].samples[0].value == 0
+
+
+def test_metrics_speak_openmetrics_when_asked(client, db):
+    """A scraper asking for OpenMetrics gets it, with the gauge histogram typed as one."""
+    _runs(db, "analyze_high_usage", [1.5])
+    r = client.get("/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+    assert r.headers["Content-Type"].startswith("application/openmetrics-text; version=1.0.0")
+    body = r.get_data(as_text=True)
+    assert "# TYPE quantify_task_run_duration_seconds gaugehistogram" in body
+    assert body.rstrip().endswith("# EOF")
+
+
+def test_metrics_cost_one_query_per_family_whatever_the_rows(app, client, db, make):
+    """Set-based: a scrape runs the same few GROUP BY queries for 2 wallets or 40."""
+    from sqlalchemy import event
+
+    from dashboard.db import get_engine
+    from dashboard.services.ops.metrics import FAMILIES
+
+    def statements() -> list[str]:
+        """The queries one scrape runs (not the transaction's BEGIN)."""
+        seen = []
+        grab = lambda *args: seen.append(args[2])  # noqa: E731 - (conn, cursor, statement...)
+        event.listen(get_engine(), "before_cursor_execute", grab)
+        try:
+            assert client.get("/metrics").status_code == 200
+        finally:
+            event.remove(get_engine(), "before_cursor_execute", grab)
+        return [sql for sql in seen if sql.lstrip().upper().startswith("SELECT")]
+
+    make.wallet("5.00")
+    make.wallet("500.00")
+    few = statements()
+    for i in range(38):
+        make.wallet(f"{i}.00")
+    _runs(db, "check_low_credit_wallets", [1.0] * 20)
+    many = statements()
+    assert len(few) == len(many) == len(FAMILIES)
+    assert all("GROUP BY" in sql for sql in many)
+
+
 def _notification(db, wallet, days_old, key):
     """A stored notification of a given age, delivered to nobody."""
     now = utcnow() - timedelta(days=days_old)

@@ -1,4 +1,8 @@
-"""What every API route needs: the caller, role checks, the JSON body, list envelopes."""
+"""What every API route needs: the caller and role checks, query arguments, list envelopes.
+
+The role decorators record the refusals they add (`view.refusals`), so the OpenAPI document
+lists exactly the statuses a route's checks can answer.
+"""
 from __future__ import annotations
 
 from functools import wraps
@@ -9,10 +13,10 @@ from flask_login import current_user
 from ..services.errors import Forbidden, NotFound, ServiceError, ValidationFailed
 from ..services.ids import ID_CONVERTER, MAX_ID, parse_id
 
-# Route converter for ids: Werkzeug's plain `int` accepts any length, and an id beyond 64 bits
-# made the database driver raise OverflowError (a 500). With a bound it is a 404 like any
-# other id that does not exist.
+# Route converter for ids: ASCII digits up to MAX_ID. A longer id matches no route, so it is
+# a 404 like any other id that does not exist (it once reached the driver: an OverflowError).
 ID = ID_CONVERTER
+VIEWER_REFUSAL = "Viewers can look but not change anything."
 
 
 class Unauthorized(ServiceError):
@@ -20,6 +24,12 @@ class Unauthorized(ServiceError):
 
     status = 401
     code = "unauthorized"
+
+
+def _refuses(wrapper, view, *statuses: int):
+    """Record on `wrapper` the statuses it adds to those of `view`."""
+    wrapper.refusals = frozenset(getattr(view, "refusals", ())) | set(statuses)
+    return wrapper
 
 
 def signed_in(view):
@@ -32,7 +42,7 @@ def signed_in(view):
             raise Unauthorized("Sign in or send a bearer token.")
         return view(*args, **kwargs)
 
-    return wrapper
+    return _refuses(wrapper, view, 401)
 
 
 def staff_only(view):
@@ -46,7 +56,7 @@ def staff_only(view):
             raise NotFound("Not found.")
         return view(*args, **kwargs)
 
-    return wrapper
+    return _refuses(wrapper, view, 401, 404)
 
 
 def operator_only(view):
@@ -57,38 +67,26 @@ def operator_only(view):
     def wrapper(*args, **kwargs):
         """403 for viewers."""
         if not current_user.is_operator:
-            raise Forbidden("Viewers can look but not change anything.")
+            raise Forbidden(VIEWER_REFUSAL)
         return view(*args, **kwargs)
 
-    return wrapper
+    return _refuses(wrapper, view, 401, 403, 404)
 
 
-def json_body() -> dict:
-    """The request's JSON object; 400/415 with a message when it is missing or malformed."""
-    if not request.is_json:
-        raise ServiceError("Send a JSON body with Content-Type: application/json.",
-                           code="unsupported_media_type")
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise ServiceError("The body must be a JSON object.", code="bad_json")
-    return data
-
-
-def require(data: dict, *names: str) -> None:
-    """ValidationFailed naming every missing field."""
-    missing = {n: "This field is required." for n in names if data.get(n) in (None, "")}
-    if missing:
-        raise ValidationFailed("Some fields are missing.", fields=missing)
+def refuse_viewers() -> None:
+    """Forbidden for a viewer (call after the lookup, so a missing thing is still a 404)."""
+    if current_user.role == "viewer":
+        raise Forbidden(VIEWER_REFUSAL)
 
 
 def bool_arg(name: str) -> bool | None:
-    """A true/false query argument (absent: None)."""
+    """A `true` / `false` query argument (absent or empty: None), as the document says."""
     value = request.args.get(name)
     if value is None or value == "":
         return None
-    if value.lower() in ("1", "true", "yes"):
+    if value == "true":
         return True
-    if value.lower() in ("0", "false", "no"):
+    if value == "false":
         return False
     raise ValidationFailed(f"Invalid {name}.", fields={name: "Use true or false."})
 
@@ -106,6 +104,6 @@ def int_arg(name: str) -> int | None:
     return number
 
 
-def listing(items: list, next_cursor: str | None = None) -> dict:
-    """The list envelope: {items, next_cursor}."""
-    return {"items": items, "next_cursor": next_cursor}
+def listing(items: list, next_cursor: str | int | None = None) -> dict:
+    """The list envelope: {items, next_cursor} (a cursor is always text)."""
+    return {"items": items, "next_cursor": None if next_cursor is None else str(next_cursor)}

@@ -9,14 +9,26 @@ from ..db import Session, write_transaction
 from ..models import utcnow
 from ..services import notifications
 from ..services.errors import ValidationFailed
+from ..services.ids import MAX_ID
 from ..services.notifications.messages import TYPES
 from ..services.serialize import notification_json
-from ..services.wallets import parse_limit
-from . import bp
-from .helpers import ID, bool_arg, int_arg, listing, signed_in
+from ..services.wallets import parse_cursor_id, parse_limit
+from .helpers import bool_arg, int_arg, listing, signed_in
+from .schemas import COUNT, ID_CURSOR, LIMIT, enum, listing_of, obj, ref
+from .spec import query, route
+
+LIST_PARAMS = [
+    query("unread", {"type": "boolean"}, "Only unread (true) or only read (false) ones."),
+    query("type", enum(TYPES)),
+    query("after_id", {"type": "integer", "minimum": 0, "maximum": MAX_ID},
+          "Catch up: the ones after this id, oldest first."),
+    LIMIT, ID_CURSOR]
 
 
-@bp.get("/notifications")
+@route("GET", "/notifications", summary="Notifications (residents: their own; staff: all)",
+       params=LIST_PARAMS, answers={200: listing_of("Notification")},
+       links={200: {"MarkRead": {"operationId": "mark_read", "parameters": {
+           "notification_id": "$response.body#/items/0/id"}}}})
 @signed_in
 def list_notifications():
     """Newest first: ?unread=&type=&after_id=&limit=&cursor=.
@@ -27,7 +39,7 @@ def list_notifications():
     kind = request.args.get("type") or None
     if kind and kind not in TYPES:
         raise ValidationFailed("Invalid type.", fields={"type": f"Use one of: {', '.join(TYPES)}."})
-    after_id, cursor = int_arg("after_id"), int_arg("cursor")
+    after_id, cursor = int_arg("after_id"), parse_cursor_id(request.args.get("cursor"))
     limit = parse_limit(request.args.get("limit"))
     catching_up = after_id is not None
     if catching_up and cursor is not None:
@@ -40,18 +52,20 @@ def list_notifications():
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = str(rows[-1][0].id)
+        next_cursor = rows[-1][0].id
     return jsonify(listing([notification_json(n, read_at) for n, read_at in rows], next_cursor))
 
 
-@bp.get("/notifications/unread-count")
+@route("GET", "/notifications/unread-count", summary="The caller's unread count",
+       answers={200: obj({"count": COUNT})})
 @signed_in
 def unread_count():
     """{count} of the caller's unread notifications."""
     return jsonify(count=notifications.unread_count(Session, current_user))
 
 
-@bp.post(f"/notifications/<{ID}:notification_id>/read")
+@route("POST", "/notifications/{notification_id}/read", summary="Mark one read",
+       answers={200: ref("Notification")})
 @signed_in
 def mark_read(notification_id: int):
     """Mark one read; every tab of the user gets the new unread count."""
@@ -61,7 +75,8 @@ def mark_read(notification_id: int):
     return jsonify(notification_json(n, read_at))
 
 
-@bp.post("/notifications/read-all")
+@route("POST", "/notifications/read-all", summary="Mark all read",
+       answers={200: obj({"updated": COUNT, "count": {"type": "integer", "enum": [0]}})})
 @signed_in
 def mark_all_read():
     """Mark all read: {updated, count}."""

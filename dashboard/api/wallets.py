@@ -1,4 +1,5 @@
-"""Wallets, their alert settings, top-ups, purchases and transactions."""
+"""Wallets, their alert settings, top-ups, purchases and transactions, through the same
+services as the wallet pages (the same checks, the same messages)."""
 from __future__ import annotations
 
 from flask import jsonify, request
@@ -7,23 +8,64 @@ from sqlalchemy import select
 
 from .. import dispatch, events
 from ..db import Session
-from ..models import Estate, Transaction, Unit, utcnow
+from ..models import ALERT_MODES, TOPUP_METHODS, UTILITIES, WALLET_STATES, Estate, Unit, utcnow
 from ..services import wallets
-from ..services.errors import Forbidden, ValidationFailed
-from ..services.payments import transactions
+from ..services.ids import MAX_ID
+from ..services.payments import (
+    IDEMPOTENCY_KEY_LENGTH,
+    IDEMPOTENCY_KEY_PATTERN,
+    RESIDENT_METHODS,
+    ledger,
+    transactions,
+)
 from ..services.serialize import transaction_json, wallet_json
-from . import bp
-from .helpers import ID, int_arg, json_body, listing, require, signed_in
+from .helpers import int_arg, listing, refuse_viewers, signed_in
+from .schemas import (
+    ALERT_FREQUENCY_HOURS_IN,
+    AMOUNT_IN,
+    ID_CURSOR,
+    LIMIT,
+    LOW_BALANCE_DAYS_IN,
+    THRESHOLD_IN,
+    enum,
+    listing_of,
+    ref,
+)
+from .spec import NO_NUL, Body, Field, header, query, route
+
+AMOUNT_TYPE = "Enter an amount in rand, like 49.50."  # parse_amount's words for a non-amount
+SETTINGS_BODY = Body(
+    low_balance_threshold=Field(THRESHOLD_IN, message=AMOUNT_TYPE),
+    alert_mode=Field(enum(ALERT_MODES)),
+    low_balance_days=Field(LOW_BALANCE_DAYS_IN),
+    alert_frequency_hours=Field(ALERT_FREQUENCY_HOURS_IN))
+TOPUP_BODY = Body(amount=Field(AMOUNT_IN, required=True, message=AMOUNT_TYPE),
+                  method=Field(enum(TOPUP_METHODS, description=(
+                      f"Residents: {', '.join(RESIDENT_METHODS)}.")), required=True))
+PURCHASE_BODY = Body(utility=Field(enum(UTILITIES), required=True),
+                     amount=Field(AMOUNT_IN, required=True, message=AMOUNT_TYPE))
+IDEMPOTENCY_KEY = header("Idempotency-Key", {
+    "type": "string", "minLength": 1, "maxLength": IDEMPOTENCY_KEY_LENGTH,
+    "pattern": IDEMPOTENCY_KEY_PATTERN}, "Replaying a key answers the first result (200).")
+LIST_PARAMS = [
+    query("state", enum(WALLET_STATES)),
+    query("q", {"type": "string", "pattern": NO_NUL}, f"Unit number, estate or resident name "
+          f"(the first {wallets.SEARCH_LENGTH} characters)."),
+    query("sort", enum(wallets.SORTS, default="id")),
+    query("estate_id", {"type": "integer", "minimum": 0, "maximum": MAX_ID}),
+    LIMIT, query("cursor", {"type": "string", "pattern": wallets.CURSOR_PATTERN},
+                 "The next_cursor of the previous page (with the same sort).")]
+PAID = {201: (ref("TransactionResult"), "Created"),
+        200: (ref("TransactionResult"), "An Idempotency-Key replay: the first result")}
+PAID_LINKS = {201: {"GetTransactions": {"operationId": "list_transactions",
+                                        "parameters": {"wallet_id": "$request.path.wallet_id"}},
+                    "GetWallet": {"operationId": "get_wallet",
+                                  "parameters": {"wallet_id": "$request.path.wallet_id"}}}}
 
 
-def checked_cursor() -> str | None:
-    """?cursor= as we issue it, else 422 (decode_cursor checks every value in it)."""
-    raw = request.args.get("cursor")
-    wallets.decode_cursor(raw)
-    return raw
-
-
-RESIDENT_METHODS = ("card", "eft", "instant_eft")
+def _wallet_link(operation: str) -> dict:
+    """A link from the wallet list to an operation on its first wallet."""
+    return {"operationId": operation, "parameters": {"wallet_id": "$response.body#/items/0/id"}}
 
 
 def wallet_payload(wallet) -> dict:
@@ -31,36 +73,43 @@ def wallet_payload(wallet) -> dict:
     return wallet_json(wallet, wallets.residents_of(Session, [wallet.id])[wallet.id])
 
 
-@bp.get("/wallets")
+@route("GET", "/wallets", summary="Wallets the caller may see", params=LIST_PARAMS,
+       answers={200: listing_of("Wallet")},
+       links={200: {"GetWallet": _wallet_link("get_wallet"),
+                    "TopUp": _wallet_link("create_topup"),
+                    "Buy": _wallet_link("create_purchase"),
+                    "GetTransactions": _wallet_link("list_transactions")}})
 @signed_in
 def list_wallets():
-    """Wallets the caller may see: ?state=&q=&sort=&limit=&cursor=."""
+    """Wallets the caller may see: ?state=&q=&sort=&estate_id=&limit=&cursor=."""
     page = wallets.list_wallets(
         Session, current_user, state=request.args.get("state") or None,
-        q=request.args.get("q"), sort=request.args.get("sort", "id"),
+        q=request.args.get("q"), sort=request.args.get("sort") or "id",
         estate_id=int_arg("estate_id"), limit=wallets.parse_limit(request.args.get("limit")),
-        cursor=checked_cursor())
+        cursor=request.args.get("cursor"))
     residents = wallets.residents_of(Session, [w.id for w in page.items])
     return jsonify(listing([wallet_json(w, residents[w.id]) for w in page.items],
                            page.next_cursor))
 
 
-@bp.get(f"/wallets/<{ID}:wallet_id>")
+@route("GET", "/wallets/{wallet_id}", summary="One wallet", answers={200: ref("Wallet")})
 @signed_in
 def get_wallet(wallet_id: int):
     """One wallet (404 for a resident who does not live there)."""
     return jsonify(wallet_payload(wallets.get_wallet(Session, current_user, wallet_id)))
 
 
-@bp.patch(f"/wallets/<{ID}:wallet_id>")
+@route("PATCH", "/wallets/{wallet_id}", summary="Change alert settings", body=SETTINGS_BODY,
+       answers={200: ref("Wallet")}, refusals=(403,),
+       description="Fields left out keep their value. Viewers: 403.")
 @signed_in
 def patch_wallet(wallet_id: int):
     """Change alert settings: operators any wallet, residents their own within estate bounds."""
     wallet = wallets.get_wallet(Session, current_user, wallet_id)
-    if current_user.role == "viewer":
-        raise Forbidden("Viewers can look but not change anything.")
+    refuse_viewers()
+    data = SETTINGS_BODY.read()
     estate = Session.scalar(select(Estate).join(Unit).where(Unit.id == wallet.unit_id))
-    settings = wallets.validate_settings(wallet, json_body(), estate=estate,
+    settings = wallets.validate_settings(wallet, data, estate=estate,
                                          resident=not current_user.is_staff)
     wallet = wallets.update_settings(Session, wallet.id, settings, utcnow())
     events.publish_wallet(Session, wallet.id)
@@ -80,53 +129,47 @@ def _transaction_response(result):
 def _can_pay(wallet_id: int):
     """Operators pay into any wallet, residents into their own; viewers never."""
     wallet = wallets.get_wallet(Session, current_user, wallet_id)
-    if current_user.role == "viewer":
-        raise Forbidden("Viewers can look but not change anything.")
+    refuse_viewers()
     return wallet
 
 
-@bp.post(f"/wallets/<{ID}:wallet_id>/topups")
+@route("POST", "/wallets/{wallet_id}/topups", summary="Top up a wallet", body=TOPUP_BODY,
+       params=[IDEMPOTENCY_KEY], answers=PAID, refusals=(403, 409), links=PAID_LINKS,
+       description="409 when the Idempotency-Key was used for another request. Viewers: 403.")
 @signed_in
 def create_topup(wallet_id: int):
     """Top up the wallet: {amount, method}."""
     wallet = _can_pay(wallet_id)
-    data = json_body()
-    require(data, "amount", "method")
-    if not current_user.is_staff and data["method"] not in RESIDENT_METHODS:
-        # Cash and manual entries are recorded by the office, never by the payer.
-        raise ValidationFailed("Invalid payment method.", fields={
-            "method": f"Choose one of: {', '.join(RESIDENT_METHODS)}."})
+    data = TOPUP_BODY.read()
     result = transactions.top_up(Session, wallet.id, data["amount"], data["method"],
                                  now=utcnow(), user_id=current_user.id,
-                                 idempotency_key=request.headers.get("Idempotency-Key"))
+                                 idempotency_key=request.headers.get("Idempotency-Key"),
+                                 resident=not current_user.is_staff)
     return _transaction_response(result)
 
 
-@bp.post(f"/wallets/<{ID}:wallet_id>/purchases")
+@route("POST", "/wallets/{wallet_id}/purchases", summary="Buy utility credit",
+       body=PURCHASE_BODY, params=[IDEMPOTENCY_KEY], answers=PAID, refusals=(403, 409),
+       links=PAID_LINKS, description="409 when the balance is short, or the Idempotency-Key "
+                                     "was used for another request. Viewers: 403.")
 @signed_in
 def create_purchase(wallet_id: int):
     """Buy utility credit: {utility, amount}; 409 when the balance is short."""
     wallet = _can_pay(wallet_id)
-    data = json_body()
-    require(data, "utility", "amount")
+    data = PURCHASE_BODY.read()
     result = transactions.purchase(Session, wallet.id, data["utility"], data["amount"],
                                    now=utcnow(), user_id=current_user.id,
                                    idempotency_key=request.headers.get("Idempotency-Key"))
     return _transaction_response(result)
 
 
-@bp.get(f"/wallets/<{ID}:wallet_id>/transactions")
+@route("GET", "/wallets/{wallet_id}/transactions", summary="A wallet's ledger, newest first",
+       params=[LIMIT, ID_CURSOR], answers={200: listing_of("Transaction")})
 @signed_in
 def list_transactions(wallet_id: int):
     """The wallet's ledger, newest first: ?limit=&cursor= (cursor: the last id seen)."""
     wallet = wallets.get_wallet(Session, current_user, wallet_id)
-    limit = wallets.parse_limit(request.args.get("limit"))
-    after = wallets.decode_cursor(checked_cursor())
-    query = select(Transaction).where(Transaction.wallet_id == wallet.id)
-    if after:
-        query = query.where(Transaction.id < after["id"])
-    rows = list(Session.scalars(query.order_by(Transaction.id.desc()).limit(limit + 1)))
-    next_cursor = wallets.encode_cursor({"id": rows[limit - 1].id}) if len(rows) > limit else None
-    return jsonify(listing([transaction_json(t) for t in rows[:limit]], next_cursor))
-
-
+    rows, next_id = ledger.transactions_page(
+        Session, wallet.id, before_id=wallets.parse_cursor_id(request.args.get("cursor")),
+        limit=wallets.parse_limit(request.args.get("limit")))
+    return jsonify(listing([transaction_json(t) for t in rows], next_id))

@@ -4,6 +4,7 @@ from .common import (
                      ROLES,
                      STAFF_ROLES,
                      TOPUP_METHODS,
+                     TRANSACTION_TYPES,
                      UTILITIES,
                      UTILITY_UNITS,
                      WALLET_STATES,
@@ -17,7 +18,8 @@ from .user import User
 from .wallet import Transaction, Wallet
 
 __all__ = [
-    "ALERT_MODES", "ROLES", "STAFF_ROLES", "TOPUP_METHODS", "UTILITIES", "UTILITY_UNITS", "WALLET_STATES",
+    "ALERT_MODES", "ROLES", "STAFF_ROLES", "TOPUP_METHODS", "TRANSACTION_TYPES", "UTILITIES",
+    "UTILITY_UNITS", "WALLET_STATES",
     "ACTIVE_STATES", "RUN_STATES", "TRIGGERS", "utcnow",
     "Estate", "Occupancy", "Person", "Unit", "Meter", "MeterReading", "Notification",
     "NotificationDelivery", "TaskRun", "TaskRunChunk", "User", "Transaction", "Wallet",

@@ -12,6 +12,7 @@ STAFF_ROLES = ("operator", "viewer")
 ALERT_MODES = ("amount", "days")
 WALLET_STATES = ("ok", "low", "critical")
 TOPUP_METHODS = ("card", "eft", "instant_eft", "cash", "manual_admin")
+TRANSACTION_TYPES = ("topup", "purchase")
 
 
 def utcnow() -> datetime:

@@ -1,10 +1,17 @@
 """Ids from URLs and forms: whole numbers that fit the database's id columns."""
 from __future__ import annotations
 
+from .patterns import upto
+
 #: The largest id: id columns are INTEGER, 32-bit on PostgreSQL (SQLite allows more).
 MAX_ID = 2**31 - 1
-#: Werkzeug route converter for ids: a larger number is a 404, not an overflow (a 500).
-ID_CONVERTER = f"int(max={MAX_ID})"
+#: ASCII digits naming a whole number from 0 to MAX_ID (leading zeros allowed), as a regex.
+#: The route converter matches ids with it, so a larger id matches no route at all: a 404 for
+#: every method. (Werkzeug's `int(max=...)` matched the digits and refused the value after
+#: choosing the route, which made PATCH /wallets/2147483648 a 405, and `\d` let "١٢" in.)
+ID_PATTERN = f"0*(?:{upto(MAX_ID)})|0+"
+#: The name under which the web layer registers its id route converter (ID_PATTERN).
+ID_CONVERTER = "id"
 
 
 def parse_id(value) -> int | None:

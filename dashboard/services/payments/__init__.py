@@ -3,8 +3,19 @@ sends a notice whose task never reached the broker."""
 from .ledger import PurchaseQuote, Tariff, quote, tariffs, transactions_page
 from .notices import notify_transaction
 from .sweep import unnotified_transactions
-from .transactions import TransactionResult, purchase, top_up, units_for, validate_key
+from .transactions import (
+    IDEMPOTENCY_KEY_LENGTH,
+    IDEMPOTENCY_KEY_PATTERN,
+    RESIDENT_METHODS,
+    TransactionResult,
+    check_method,
+    purchase,
+    top_up,
+    units_for,
+    validate_key,
+)
 
-__all__ = ["PurchaseQuote", "Tariff", "TransactionResult", "notify_transaction", "purchase",
-           "quote", "tariffs", "top_up", "transactions_page", "units_for",
+__all__ = ["IDEMPOTENCY_KEY_LENGTH", "IDEMPOTENCY_KEY_PATTERN", "RESIDENT_METHODS",
+           "PurchaseQuote", "Tariff", "TransactionResult", "check_method", "notify_transaction",
+           "purchase", "quote", "tariffs", "top_up", "transactions_page", "units_for",
            "unnotified_transactions", "validate_key"]

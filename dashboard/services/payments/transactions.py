@@ -45,24 +45,44 @@ def _replay(session, wallet_id: int, key: str | None, fingerprint: str):
     return tx
 
 
+#: The longest Idempotency-Key, and the pattern of one: printable ASCII with at least one
+#: visible character (an HTTP header cannot carry more; the API's document quotes both).
+IDEMPOTENCY_KEY_LENGTH = 100
+IDEMPOTENCY_KEY_PATTERN = "^[ -~]*[!-~][ -~]*$"
+#: What a resident may pay with: cash and manual entries are recorded by the office, never by
+#: the payer.
+RESIDENT_METHODS = ("card", "eft", "instant_eft")
+
+
 def validate_key(key: str | None) -> str | None:
-    """Idempotency keys are short printable strings."""
+    """Idempotency keys are short printable ASCII strings."""
     if key is None:
         return None
     key = key.strip()
-    if not key or len(key) > 100 or not key.isprintable():
-        raise ValidationFailed("Invalid Idempotency-Key header.",
-                               fields={"Idempotency-Key": "Use 1 to 100 printable characters."})
+    if not key or len(key) > IDEMPOTENCY_KEY_LENGTH or not (key.isascii() and key.isprintable()):
+        raise ValidationFailed("Invalid Idempotency-Key header.", fields={
+            "Idempotency-Key": f"Use 1 to {IDEMPOTENCY_KEY_LENGTH} printable ASCII characters."})
     return key
 
 
-def top_up(session, wallet_id: int, amount, method, *, now: datetime, user_id: int | None = None,
-           idempotency_key: str | None = None) -> TransactionResult:
-    """Add `amount` to the wallet's balance. A return to `ok` resolves open credit alerts."""
-    amount = parse_amount(amount)
-    if method not in TOPUP_METHODS:
+def check_method(method, *, resident: bool = False) -> str:
+    """The top-up method, or ValidationFailed: one of TOPUP_METHODS, and for a resident one
+    of RESIDENT_METHODS."""
+    allowed = RESIDENT_METHODS if resident else TOPUP_METHODS
+    if method not in allowed:
         raise ValidationFailed("Invalid payment method.",
-                               fields={"method": f"Choose one of: {', '.join(TOPUP_METHODS)}."})
+                               fields={"method": f"Choose one of: {', '.join(allowed)}."})
+    return method
+
+
+def top_up(session, wallet_id: int, amount, method, *, now: datetime, user_id: int | None = None,
+           idempotency_key: str | None = None, resident: bool = False) -> TransactionResult:
+    """Add `amount` to the wallet's balance. A return to `ok` resolves open credit alerts.
+
+    `resident`: the payer is a resident, who may use RESIDENT_METHODS only.
+    """
+    amount = parse_amount(amount)
+    check_method(method, resident=resident)
     key = validate_key(idempotency_key)
     fingerprint = _fingerprint(type="topup", amount=str(amount), method=method)
     change = update(Wallet).where(Wallet.id == wallet_id).values(balance=Wallet.balance + amount)

@@ -1,16 +1,25 @@
-"""Keyset paging of lists: opaque cursors and page sizes, checked before they reach SQL."""
+"""Keyset paging of lists: cursors and page sizes, checked before they reach SQL.
+
+A cursor names the last row of the previous page: its id ("1234"), and for lists sorted by
+balance the balance first ("49.50_1234"). Both forms are plain text the API's document can
+state exactly (CURSOR_PATTERN, ID_PATTERN), and every value is checked before it reaches SQL.
+"""
 from __future__ import annotations
 
-import base64
-import json
 import re
 from dataclasses import dataclass
 
 from ..errors import ValidationFailed
-from ..ids import MAX_ID
+from ..ids import ID_PATTERN, parse_id
 
-_CURSOR_BALANCE = re.compile(r"-?[0-9]{1,15}\.[0-9]{2}")  # as encode_cursor writes a balance
 MAX_LIMIT = 200
+DEFAULT_LIMIT = 50
+#: A balance as encode_cursor writes one (a wallet's balance may be negative in the data).
+CURSOR_BALANCE_PATTERN = r"-?[0-9]{1,15}\.[0-9]{2}"
+#: Every cursor decode_cursor accepts.
+CURSOR_PATTERN = f"^(?:{CURSOR_BALANCE_PATTERN}_)?(?:{ID_PATTERN})$"
+_CURSOR_RE = re.compile(f"(?:({CURSOR_BALANCE_PATTERN})_)?({ID_PATTERN})")
+_INVALID_CURSOR = {"cursor": "Use the next_cursor of a previous page."}
 
 
 @dataclass
@@ -22,41 +31,41 @@ class Page:
 
 
 def encode_cursor(values: dict) -> str:
-    """An opaque cursor for the next page."""
-    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+    """The cursor of a row: {"id"} or {"id", "balance"} (a balance as text, "49.50")."""
+    if values.get("balance") is None:
+        return str(values["id"])
+    return f"{values['balance']}_{values['id']}"
 
 
 def decode_cursor(cursor: str | None) -> dict | None:
-    """The values inside a cursor; ValidationFailed when it was tampered with.
-
-    Checks every value that reaches SQL: a crafted cursor with an id beyond 32 bits, `true`,
-    or a balance like "abc" used to answer 500.
-    """
+    """The values of a cursor ({"id"}, and "balance" when it has one); ValidationFailed for
+    anything encode_cursor does not write (a crafted id beyond 32 bits, a balance "abc")."""
     if not cursor:
         return None
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not isinstance(values, dict) or type(values.get("id")) is not int \
-                or not 0 <= values["id"] <= MAX_ID:
-            raise ValueError
-        balance = values.get("balance", "0.00")
-        if not isinstance(balance, str) or not _CURSOR_BALANCE.fullmatch(balance):
-            raise ValueError
-        return values
-    except (ValueError, TypeError, UnicodeDecodeError):
-        raise ValidationFailed("Invalid cursor.", fields={"cursor": "Use the next_cursor "
-                                                                    "of a previous page."}) from None
+    match = _CURSOR_RE.fullmatch(cursor) if isinstance(cursor, str) else None
+    if match is None:
+        raise ValidationFailed("Invalid cursor.", fields=_INVALID_CURSOR)
+    values: dict = {"id": int(match.group(2))}
+    if match.group(1) is not None:
+        values["balance"] = match.group(1)
+    return values
 
 
-def parse_limit(value, default: int = 50) -> int:
-    """A page size from 1 to MAX_LIMIT."""
+def parse_cursor_id(value) -> int | None:
+    """An id cursor (the last id of the previous page: 1 to MAX_ID); None when absent."""
+    if value in (None, ""):
+        return None
+    number = parse_id(value)
+    if number is None or number < 1:
+        raise ValidationFailed("Invalid cursor.", fields=_INVALID_CURSOR)
+    return number
+
+
+def parse_limit(value, default: int = DEFAULT_LIMIT) -> int:
+    """A page size from 1 to MAX_LIMIT, in ASCII digits ("٥" and "5_0" are not sizes)."""
     if value in (None, ""):
         return default
-    try:
-        limit = int(value)
-    except (TypeError, ValueError):
-        limit = 0
-    if not 1 <= limit <= MAX_LIMIT:
+    limit = parse_id(value)
+    if limit is None or not 1 <= limit <= MAX_LIMIT:
         raise ValidationFailed("Invalid limit.", fields={"limit": f"Use 1 to {MAX_LIMIT}."})
     return limit

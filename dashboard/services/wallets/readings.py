@@ -3,38 +3,48 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from sqlalchemy import select
 
 from ...db import write_transaction
 from ...models import Meter, MeterReading
 from ..errors import NotFound, ValidationFailed
+from ..patterns import SPACE
 
 MAX_READING = Decimal("999999999.999")
-_READING_RE = re.compile(r"[0-9]+(\.[0-9]+)?")
+READING_PLACES = 3  # a register shows thousandths of a kWh or kL
+_WHOLE_DIGITS = len(str(int(MAX_READING)))
+if MAX_READING != Decimal(10**_WHOLE_DIGITS) - Decimal(1).scaleb(-READING_PLACES):
+    raise ValueError("READING_PATTERN assumes MAX_READING is all nines")  # pragma: no cover
+_FRACTION = f"(?:\\.[0-9]{{1,{READING_PLACES}}})?"
+_READING_RE = re.compile(f"{SPACE}([0-9]+{_FRACTION}){SPACE}")
+#: The texts parse_reading accepts, as the API's document quotes them: up to nine whole
+#: digits (after any leading zeros) and three decimals, ASCII whitespace around.
+READING_PATTERN = f"^{SPACE}0*[0-9]{{1,{_WHOLE_DIGITS}}}{_FRACTION}{SPACE}$"
 
 
 def parse_reading(value) -> Decimal:
-    """A non-negative register value with at most three decimals."""
+    """A non-negative register value with at most three decimals, from text matching
+    READING_PATTERN or (for callers in code) a number."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ValidationFailed("Invalid reading.", fields={"reading": "Enter the meter reading."})
-    text = str(value).strip()
     # Plain ASCII decimals only: Decimal() also takes "1_000", "١٢" and "1e3".
-    if not _READING_RE.fullmatch(text.lstrip("-")):
-        text = "invalid"
-    try:
-        reading = Decimal(text)
-    except InvalidOperation:
-        raise ValidationFailed("Invalid reading.",
-                               fields={"reading": "Enter a number, like 10432.5."}) from None
-    # "-0" is not below zero as a Decimal, and was stored as a reading of "-0.000".
-    if not reading.is_finite() or reading < 0 or text.startswith("-") or reading > MAX_READING:
+    match = _READING_RE.fullmatch(str(value))
+    if not match:
+        text = str(value).strip(" \t\r\n")
+        if re.fullmatch(r"[0-9]+\.[0-9]+", text):
+            message = "Use at most three decimal places."
+        elif text.startswith("-") and re.fullmatch(r"[0-9]+(\.[0-9]+)?", text[1:]):
+            # "-0" is not below zero as a Decimal, and was stored as a reading of "-0.000".
+            message = "Enter a number from 0 to 999,999,999."
+        else:
+            message = "Enter a number, like 10432.5."
+        raise ValidationFailed("Invalid reading.", fields={"reading": message})
+    reading = Decimal(match.group(1))  # exact: compared before any rounding
+    if reading > MAX_READING:
         raise ValidationFailed("Invalid reading.",
                                fields={"reading": "Enter a number from 0 to 999,999,999."})
-    if reading != reading.quantize(Decimal("0.001")):
-        raise ValidationFailed("Invalid reading.",
-                               fields={"reading": "Use at most three decimal places."})
     return reading
 
 
@@ -45,7 +55,9 @@ def parse_time(value, now: datetime) -> datetime:
     if not isinstance(value, str):
         raise ValidationFailed("Invalid time.", fields={"taken_at": "Use an ISO 8601 time."})
     try:
-        taken = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        # RFC 3339 writes UTC as "Z" or "z"; fromisoformat does not read "z".
+        text = value[:-1] + "+00:00" if value[-1:] in ("Z", "z") else value
+        taken = datetime.fromisoformat(text)
     except ValueError:
         raise ValidationFailed("Invalid time.",
                                fields={"taken_at": "Use an ISO 8601 time, like "

@@ -18,10 +18,12 @@ from sqlalchemy.orm import joinedload
 
 from ...models import WALLET_STATES, Estate, Occupancy, Person, Unit, User, Wallet
 from ..errors import ValidationFailed
+from ..money import money_str
 from .access import visible
 from .paging import Page, decode_cursor, encode_cursor
 
 SORTS = ("id", "balance", "-balance")
+SEARCH_LENGTH = 100  # characters of a search that are used; the rest is ignored
 
 
 def prefix_range(expr, text: str):
@@ -195,7 +197,7 @@ def list_wallets(session, user: User, *, state: str | None = None, q: str | None
                                fields={"state": f"Use one of: {', '.join(WALLET_STATES)}."})
     if sort not in SORTS:
         raise ValidationFailed("Invalid sort.", fields={"sort": f"Use one of: {', '.join(SORTS)}."})
-    q = (q or "").strip()[:100]
+    q = (q or "").strip()[:SEARCH_LENGTH]
     values = decode_cursor(cursor)
     after = None
     if values:
@@ -209,5 +211,6 @@ def list_wallets(session, user: User, *, state: str | None = None, q: str | None
     if len(rows) > limit:
         rows = rows[:limit]
         last = rows[-1]
-        next_cursor = encode_cursor({"id": last.id, "balance": str(last.balance)})
+        next_cursor = encode_cursor({"id": last.id} if sort == "id"
+                                    else {"id": last.id, "balance": money_str(last.balance)})
     return Page(rows, next_cursor)

@@ -16,6 +16,12 @@ from ..errors import NotFound, ValidationFailed
 from ..money import parse_amount
 from .state import compute_state, spend_30d
 
+#: Bounds of the whole-number settings, (lowest, highest): the API's document quotes them.
+LOW_BALANCE_DAYS = (1, 60)
+ALERT_FREQUENCY_HOURS = (1, 720)
+SETTING_FIELDS = ("low_balance_threshold", "alert_mode", "low_balance_days",
+                  "alert_frequency_hours")
+
 
 @dataclass
 class AlertSettings:
@@ -66,11 +72,11 @@ def validate_settings(wallet: Wallet, data: dict, *, estate: Estate | None = Non
     if mode not in ALERT_MODES:
         errors["alert_mode"] = "Choose amount or days."
         mode = wallet.alert_mode
-    days = _int_field(data, "low_balance_days", 1, 60, errors, wallet.low_balance_days)
-    hours = _int_field(data, "alert_frequency_hours", 1, 720, errors,
+    days = _int_field(data, "low_balance_days", *LOW_BALANCE_DAYS, errors,
+                      wallet.low_balance_days)
+    hours = _int_field(data, "alert_frequency_hours", *ALERT_FREQUENCY_HOURS, errors,
                        wallet.alert_frequency_hours)
-    unknown = set(data) - {"low_balance_threshold", "alert_mode", "low_balance_days",
-                           "alert_frequency_hours"}
+    unknown = set(data) - set(SETTING_FIELDS)
     for name in sorted(unknown)[:10]:
         errors[str(name)[:60]] = "Unknown field."
     if errors:
