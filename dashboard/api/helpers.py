@@ -6,8 +6,9 @@ from functools import wraps
 from flask import request
 from flask_login import current_user
 
+from ..routing import ID_CONVERTER
 from ..services.errors import Forbidden, NotFound, ServiceError, ValidationFailed
-from ..services.ids import ID_CONVERTER, MAX_ID, parse_id
+from ..services.ids import MAX_ID, parse_id
 
 # Route converter for ids: Werkzeug's plain `int` accepts any length, and an id beyond 64 bits
 # made the database driver raise OverflowError (a 500). With a bound it is a 404 like any

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 #: The largest id: id columns are INTEGER, 32-bit on PostgreSQL (SQLite allows more).
 MAX_ID = 2**31 - 1
-#: Werkzeug route converter for ids: a larger number is a 404, not an overflow (a 500).
-ID_CONVERTER = f"int(max={MAX_ID})"
 
 
 def parse_id(value) -> int | None:
