@@ -22,6 +22,7 @@ from .db import Session
 from .extensions import login
 from .models import User
 from .redis_client import get_redis
+from .views.forms import LoginForm
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger(__name__)
@@ -131,30 +132,24 @@ def login_page():
     """The sign-in form; on success, a fresh session and a redirect home."""
     if current_user.is_authenticated:
         return redirect(home_for(current_user))
-    errors: dict[str, str] = {}
-    email = request.form.get("email", "")
+    form = LoginForm(request.form if request.method == "POST" else None)
     status = 200
     if request.method == "POST":
-        if not email.strip():
-            errors["email"] = "Enter your email address."
-        if not request.form.get("password"):
-            errors["password"] = "Enter your password."
-        if not errors:
-            if rate_limited(email):
-                errors["form"] = "Too many sign-in attempts. Wait a few minutes and try again."
-                status = 429
-            else:
-                user = authenticate(email, request.form["password"])
-                if user is None:
-                    errors["form"] = "That email and password do not match an account."
-                    status = 401
-                else:
-                    login_user(user)
-                    session["token_version"] = user.token_version
-                    return redirect(safe_next(request.args.get("next")) or home_for(user))
-        else:
+        if not form.validate():
             status = 422
-    return render_template("auth/login.html", errors=errors, email=email), status
+        elif rate_limited(form.email.data):
+            form.form_errors.append("Too many sign-in attempts. Wait a few minutes and try again.")
+            status = 429
+        else:
+            user = authenticate(form.email.data, form.password.data)
+            if user is None:
+                form.form_errors.append("That email and password do not match an account.")
+                status = 401
+            else:
+                login_user(user)
+                session["token_version"] = user.token_version
+                return redirect(safe_next(request.args.get("next")) or home_for(user))
+    return render_template("auth/login.html", form=form), status
 
 
 @bp.post("/logout")

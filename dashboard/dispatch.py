@@ -1,4 +1,5 @@
-"""Sending tasks to the worker from the web app, always after the database commit."""
+"""Sending tasks to the worker from the web app, always after the database commit, and what
+the web does once a payment is in (pages and API alike)."""
 from __future__ import annotations
 
 import logging
@@ -6,6 +7,8 @@ import logging
 from celery import Celery
 from flask import current_app
 
+from . import events
+from .db import Session
 from .services.errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -59,3 +62,19 @@ def after_transaction(tx) -> bool:
         return True
     except Unavailable:
         return False
+
+
+def after_payment(result) -> None:
+    """Everyone who should know about a committed top-up or purchase is told, once.
+
+    `result` is the payment service's TransactionResult (None, or a replay of an earlier
+    Idempotency-Key, tells nobody anything new): the real-time tasks are queued (the
+    notification and the wallet's state check), the alerts the payment resolved are sent
+    again so open inboxes show them resolved, and the wallet's new balance is published.
+    The top-up and purchase routes of the pages and of the API all end here.
+    """
+    if result is None or not result.created:
+        return
+    after_transaction(result.transaction)
+    events.publish_notifications(Session, result.resolved_ids, with_unread=False)
+    events.publish_wallet(Session, result.transaction.wallet_id)

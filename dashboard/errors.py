@@ -8,13 +8,40 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from .db import is_transient
-from .services.errors import ServiceError, Unavailable
+from .services.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    ServiceError,
+    Unavailable,
+    ValidationFailed,
+)
 
 log = logging.getLogger(__name__)
 
 CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
          405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
          422: "validation_failed", 429: "rate_limited", 503: "unavailable"}
+# How each kind of refusal the services raise is answered over HTTP. The services name the
+# kind; the status is the web's business (a refusal with no entry here is a plain 400).
+STATUSES = {ValidationFailed: 422, Conflict: 409, NotFound: 404, Forbidden: 403,
+            Unavailable: 503}
+
+
+def http_status(exc: ServiceError) -> int:
+    """The status of a refusal; an error class of the web layer may name its own (401, 429)."""
+    own = getattr(exc, "status", None)
+    if own:
+        return own
+    return next((STATUSES[kind] for kind in type(exc).__mro__ if kind in STATUSES), 400)
+
+
+def error_body(exc: ServiceError) -> dict:
+    """The API's error body of a refusal: {"error": {"code", "message", "fields"?}}."""
+    body = {"code": exc.code, "message": exc.message}
+    if exc.fields:
+        body["fields"] = exc.fields
+    return {"error": body}
 
 
 def wants_json() -> bool:
@@ -39,7 +66,7 @@ def init_app(app) -> None:
     @app.errorhandler(ServiceError)
     def _service_error(exc: ServiceError):
         """Refusals raised by the services."""
-        return error_response(exc.status, exc.message, code=exc.code, fields=exc.fields)
+        return error_response(http_status(exc), exc.message, code=exc.code, fields=exc.fields)
 
     @app.errorhandler(CSRFError)
     def _csrf_error(exc: CSRFError):

@@ -1,16 +1,21 @@
-"""Route converters: ids in URLs are matched by the same pattern the parsers use."""
+"""Route converters the page blueprints and the API share: ids in URLs are matched by the same
+pattern the parsers use."""
 from __future__ import annotations
 
 from werkzeug.routing import BaseConverter
 
-from .services.ids import ID_CONVERTER, ID_PATTERN
+from .services.ids import ID_PATTERN
+
+#: The converter name for ids in routes: `<id:wallet_id>` (registered by `init_app`).
+ID_CONVERTER = "id"
 
 
 class IdConverter(BaseConverter):
     """`<id:name>`: a whole number from 0 to MAX_ID, ASCII digits only.
 
     A longer number or another script's digits match no rule, so every method answers 404
-    (not 405 because another method's rule matched the text).
+    (not 405 because another method's rule matched the text, and not a 500 from a driver
+    that cannot bind a number beyond 64 bits).
     """
 
     regex = f"(?:{ID_PATTERN})"

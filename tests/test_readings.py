@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from dashboard.errors import http_status
 from dashboard.models import MeterReading, utcnow
 from dashboard.services.errors import ValidationFailed
 from dashboard.services.wallets.readings import record_reading
@@ -39,7 +40,7 @@ def test_backwards_reading_is_refused_clearly(db, meter):
     record_reading(db, meter.id, "500", "2026-03-09T06:00:00+02:00", now=NOW)
     with pytest.raises(ValidationFailed) as err:
         record_reading(db, meter.id, "499.999", "2026-03-10T06:00:00+02:00", now=NOW)
-    assert err.value.status == 422
+    assert http_status(err.value) == 422
     assert "lower than the last" in err.value.message
     assert "500" in err.value.fields["reading"] and "is_replacement" in err.value.fields["reading"]
     assert count(db) == 1

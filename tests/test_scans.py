@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import event, func, insert, select, text
 
 from dashboard.db import SessionFactory, get_engine
+from dashboard.errors import http_status
 from dashboard.models import Meter, MeterReading, Notification, TaskRun, Unit, Wallet
 from dashboard.services.errors import Conflict, NotFound
 from dashboard.services.scans import control as scan_control
@@ -219,7 +220,7 @@ def test_second_run_while_one_is_active_is_409(db):
         db.commit()
         with pytest.raises(Conflict) as err:
             task_runs.create_run(db, "check_low_credit_wallets", "manual")
-        assert err.value.status == 409 and err.value.code == "scan_running"
+        assert http_status(err.value) == 409 and err.value.code == "scan_running"
         db.rollback()
     # Another scan is not blocked by this one.
     task_runs.create_run(db, "analyze_high_usage", "manual")

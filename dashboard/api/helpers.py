@@ -10,8 +10,9 @@ from functools import wraps
 from flask import request
 from flask_login import current_user
 
+from ..routing import ID_CONVERTER
 from ..services.errors import Forbidden, NotFound, ServiceError, ValidationFailed
-from ..services.ids import ID_CONVERTER, MAX_ID, parse_id
+from ..services.ids import MAX_ID, parse_id
 
 # Route converter for ids: ASCII digits up to MAX_ID. A longer id matches no route, so it is
 # a 404 like any other id that does not exist (it once reached the driver: an OverflowError).

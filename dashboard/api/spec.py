@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 
 from flask import request
 
+from ..routing import ID_CONVERTER
 from ..services.errors import ServiceError, ValidationFailed
-from ..services.ids import ID_CONVERTER, MAX_ID
+from ..services.ids import MAX_ID
 from . import bp
 
 #: OpenAPI path -> method -> the declaration (see `route`).

@@ -118,10 +118,7 @@ def patch_wallet(wallet_id: int):
 
 def _transaction_response(result):
     """201 for a new transaction, 200 for an Idempotency-Key replay; queue its tasks."""
-    if result.created:
-        dispatch.after_transaction(result.transaction)
-        events.publish_notifications(Session, result.resolved_ids, with_unread=False)
-        events.publish_wallet(Session, result.transaction.wallet_id)
+    dispatch.after_payment(result)
     return jsonify(transaction=transaction_json(result.transaction)), (201 if result.created
                                                                        else 200)
 

@@ -10,8 +10,6 @@ MAX_ID = 2**31 - 1
 #: every method. (Werkzeug's `int(max=...)` matched the digits and refused the value after
 #: choosing the route, which made PATCH /wallets/2147483648 a 405, and `\d` let "١٢" in.)
 ID_PATTERN = f"0*(?:{upto(MAX_ID)})|0+"
-#: The name under which the web layer registers its id route converter (ID_PATTERN).
-ID_CONVERTER = "id"
 
 
 def parse_id(value) -> int | None:

@@ -1,4 +1,4 @@
-"""Template filters and globals: money, local times, the signed-in user's badge."""
+"""Template filters and globals: money, local times, labels, the signed-in user's badge."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -13,6 +13,7 @@ from ..db import Session
 from ..models import Notification
 from ..services import notifications
 from ..services.money import format_rand
+from . import labels
 
 
 def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -26,6 +27,7 @@ def register_context(app) -> None:
     """Make the helpers available to every template."""
     app.jinja_env.filters["rand"] = format_rand
     app.jinja_env.filters["localtime"] = local_time
+    app.jinja_env.globals["labels"] = labels  # the names of methods, modes, priorities...
 
     @app.context_processor
     def _globals():

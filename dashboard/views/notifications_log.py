@@ -11,9 +11,9 @@ from ..db import Session
 from ..services.errors import ValidationFailed
 from ..services.ids import parse_id
 from ..services.notifications import log as notification_log
-from ..services.notifications.messages import TYPES
 from ..services.wallets import estates
 from .access import staff_required
+from .forms import LogFilterForm
 from .fragments import page_or_fragment, tz
 
 bp = Blueprint("notifications_log", __name__, url_prefix="/notifications")
@@ -28,18 +28,17 @@ def index():
     Bad filters come back beside their fields with 422 rather than as an error page, so the
     person can fix them where they typed them.
     """
-    errors = {}
+    form = LogFilterForm(request.args, estates=estates.list_estates(Session))
     try:
-        filters = notification_log.parse_filters(request.args)
+        filters = notification_log.parse_filters(form.values())
     except ValidationFailed as exc:
-        errors, filters = exc.fields, notification_log.LogFilters()
+        form.refuse(exc)
+        filters = notification_log.LogFilters()
     before = request.args.get("before", "")
     before_id = parse_id(before)
     rows, next_cursor = notification_log.query_log(Session, filters, tz=tz(),
                                                    before_id=before_id, limit=PAGE_SIZE)
     return page_or_fragment(
-        "notifications/index.html", "notifications/_log.html", 422 if errors else 200,
+        "notifications/index.html", "notifications/_log.html", form.status,
         rows=rows, info=notification_log.row_info(Session, rows), filters=filters,
-        args=filters.args(), form=request.args, errors=errors, before=before_id,
-        next_cursor=next_cursor, types=TYPES, priorities=notification_log.PRIORITY_NAMES,
-        estates=estates.list_estates(Session))
+        args=filters.args(), form=form, before=before_id, next_cursor=next_cursor)

@@ -25,16 +25,14 @@ from .. import dispatch, events
 from ..db import Session, write_transaction
 from ..extensions import htmx
 from ..models import Wallet, utcnow
+from ..routing import ID_CONVERTER
 from ..services import notifications, wallets
-from ..services.ids import ID_CONVERTER
 from . import resident_forms as forms
 from . import resident_model as view_model
 from .access import resident_required
 
 bp = Blueprint("resident", __name__, url_prefix="/me")
-# Werkzeug's plain `int` takes any length, and an id beyond 64 bits makes the database driver
-# raise OverflowError (a 500); bounded, it is a 404 like any other id that is not yours.
-ID = ID_CONVERTER
+ID = ID_CONVERTER  # bounded: an id beyond what a column holds is a 404, not a 500
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -70,16 +68,15 @@ def _wallet_context(wallet: Wallet, **forms_given) -> dict:
     summary = view_model.wallet_summary(Session, wallet, now)
     topup = forms_given.get("topup") or forms.blank_topup()
     buy = forms_given.get("buy") or forms.blank_buy(summary.options)
-    alerts = forms_given.get("alerts") or forms.alerts_state(wallet)
+    alerts = forms_given.get("alerts") or forms.alerts_form(wallet)
     return {
         "wallet": wallet, "summary": summary, "my_wallets": _my_wallets(),
         "estate": summary.estate, "options": summary.options,
         "transactions": view_model.recent_transactions(Session, wallet.id),
         "charts": view_model.usage_charts(Session, wallet, now,
                                           current_app.config["CELERY_TIMEZONE"]),
-        "topup": topup, "topup_preview": forms.topup_preview(topup.values),
-        "buy": buy, "buy_preview": forms.buy_preview(Session, wallet, summary.options,
-                                                     buy.values),
+        "topup": topup, "topup_preview": forms.topup_preview(topup),
+        "buy": buy, "buy_preview": forms.buy_preview(Session, wallet, summary.options, buy),
         "alerts": alerts, "alerts_note": forms.describe_settings(wallet),
         "inbox": view_model.inbox_page(Session, current_user, view_model.InboxFilter()),
     }
@@ -88,16 +85,6 @@ def _wallet_context(wallet: Wallet, **forms_given) -> dict:
 def _wallet_page(wallet: Wallet, status: int = 200, **forms_given):
     """The whole wallet page (also used to show a form's errors to people without htmx)."""
     return _render("resident/home.html", status, **_wallet_context(wallet, **forms_given))
-
-
-def _after_payment(result) -> None:
-    """Tell everyone who should know about a committed payment (the API does the same)."""
-    if result is None or not result.created:
-        return
-    dispatch.after_transaction(result.transaction)
-    # Re-sent resolved alerts make open inboxes show them as resolved.
-    events.publish_notifications(Session, result.resolved_ids, with_unread=False)
-    events.publish_wallet(Session, result.transaction.wallet_id)
 
 
 # -- the wallet page and its widgets ---------------------------------------------------------
@@ -144,7 +131,7 @@ def transactions(wallet_id: int):
 
 def _payment_response(wallet: Wallet, payment, form_name: str, template: str, **extra):
     """The form after a payment attempt: the partial for htmx, else redirect or full page."""
-    _after_payment(payment.result)
+    dispatch.after_payment(payment.result)
     status = payment.form.status
     if htmx:
         body = render_template(template, wallet=wallet, **{form_name: payment.form}, **extra)
@@ -167,7 +154,7 @@ def topup(wallet_id: int):
     payment = forms.submit_topup(Session, wallet, request.form, user_id=current_user.id,
                                  now=utcnow())
     return _payment_response(wallet, payment, "topup", "resident/_topup_form.html",
-                             topup_preview=forms.topup_preview(payment.form.values))
+                             topup_preview=forms.topup_preview(payment.form))
 
 
 @bp.get(f"/wallets/<{ID}:wallet_id>/topups/preview")
@@ -178,7 +165,7 @@ def topup_preview(wallet_id: int):
     if not htmx:
         return _back_to(wallet, f"topup-{wallet.id}")
     return _render("resident/_topup_preview.html", wallet=wallet,
-                   topup_preview=forms.topup_preview(request.args))
+                   topup_preview=forms.topup_preview(forms.ResidentTopUpForm(request.args)))
 
 
 @bp.post(f"/wallets/<{ID}:wallet_id>/purchases")
@@ -191,7 +178,7 @@ def buy(wallet_id: int):
                                user_id=current_user.id, now=utcnow())
     return _payment_response(wallet, payment, "buy", "resident/_buy_form.html", options=options,
                              buy_preview=forms.buy_preview(Session, wallet, options,
-                                                           payment.form.values))
+                                                           payment.form))
 
 
 @bp.get(f"/wallets/<{ID}:wallet_id>/purchases/preview")
@@ -202,8 +189,9 @@ def buy_preview(wallet_id: int):
     if not htmx:
         return _back_to(wallet, f"buy-{wallet.id}")
     options = view_model.utility_options(view_model.estate_of(Session, wallet))
+    form = forms.buy_form(options, request.args)
     return _render("resident/_buy_preview.html", wallet=wallet,
-                   buy_preview=forms.buy_preview(Session, wallet, options, request.args))
+                   buy_preview=forms.buy_preview(Session, wallet, options, form))
 
 
 @bp.post(f"/wallets/<{ID}:wallet_id>/alerts")

@@ -1,43 +1,26 @@
-"""The resident's forms: Top up, Buy and alert settings.
+"""The resident's forms: Top up, Buy and alert settings, in the resident's words.
 
-Each form is checked here before a service is called, so all its problems come back together as
-field messages a resident can act on, and the services (transactions, wallets) still make the
-final decision. Every rendering of a payment form carries a fresh Idempotency-Key: a double
-click or a resubmitted form replays the first payment instead of paying twice.
+The forms are the shared Flask-WTF forms (views/forms/): the form checks what it can with the
+services' own parsers, so all its problems come back together beside the fields, and the
+services (payments, wallets) still make the final decision. Every rendering of a payment form
+carries a fresh Idempotency-Key: a double click or a resubmitted form replays the first
+payment instead of paying twice.
 """
 from __future__ import annotations
 
-import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from ..models import Wallet
 from ..services import wallets
-from ..services.errors import ServiceError, ValidationFailed
+from ..services.errors import ValidationFailed
 from ..services.money import format_rand, parse_amount
 from ..services.notifications.messages import format_quantity
 from ..services.payments import transactions
-from .resident_model import METHOD_NAMES, UtilityOption
-
-# Residents pay by card or EFT; cash and manual entries are the estate office's to record.
-RESIDENT_METHODS = ("card", "eft", "instant_eft")
-ALERT_FIELDS = ("alert_mode", "low_balance_threshold", "low_balance_days")
-
-
-@dataclass
-class FormState:
-    """What a form shows: its values, field errors, its Idempotency-Key and a message."""
-
-    values: dict
-    errors: dict = field(default_factory=dict)
-    key: str = ""
-    message: str | None = None
-
-    @property
-    def status(self) -> int:
-        """422 when the form has errors (htmx swaps it in), else 200."""
-        return 422 if self.errors else 200
+from .forms import RESIDENT_METHODS, BuyForm, ResidentAlertsForm, ResidentTopUpForm, pay
+from .labels import METHOD_NAMES
+from .resident_model import UtilityOption
 
 
 @dataclass
@@ -48,30 +31,30 @@ class Preview:
     confirm: str
 
 
-def new_key() -> str:
-    """A fresh Idempotency-Key for one rendering of a payment form."""
-    return secrets.token_urlsafe(18)
+def blank_topup() -> ResidentTopUpForm:
+    """An empty Top up form (by card), with a new key."""
+    return ResidentTopUpForm(data={"method": RESIDENT_METHODS[0]})
 
 
-def blank_topup() -> FormState:
-    """An empty Top up form."""
-    return FormState({"amount": "", "method": RESIDENT_METHODS[0]}, key=new_key())
+def buy_form(options: list[UtilityOption], formdata=None, **kwargs) -> BuyForm:
+    """The Buy form offering the utilities this estate sells."""
+    return BuyForm(formdata, utilities={o.utility: o.label for o in options}, **kwargs)
 
 
-def blank_buy(options: list[UtilityOption]) -> FormState:
-    """An empty Buy form, electricity (or the first utility sold) chosen."""
-    return FormState({"amount": "", "utility": options[0].utility if options else ""},
-                     key=new_key())
+def blank_buy(options: list[UtilityOption]) -> BuyForm:
+    """An empty Buy form, electricity (or the first utility sold) chosen, with a new key."""
+    return buy_form(options, data={"utility": options[0].utility if options else ""})
 
 
-def alerts_state(wallet: Wallet, message: str | None = None) -> FormState:
-    """The alert form filled with the wallet's current settings."""
-    return FormState({"alert_mode": wallet.alert_mode,
-                      "low_balance_threshold": f"{wallet.low_balance_threshold:.2f}",
-                      "low_balance_days": str(wallet.low_balance_days)}, message=message)
+def alerts_form(wallet: Wallet, formdata=None, message: str | None = None
+                ) -> ResidentAlertsForm:
+    """The alert form filled with the wallet's settings (and what was sent over them)."""
+    form = ResidentAlertsForm.of(wallet, formdata)
+    form.message = message
+    return form
 
 
-def _amount_or_none(text: str) -> Decimal | None:
+def _amount_or_none(text) -> Decimal | None:
     """The amount typed, or None while it is not (yet) a valid amount."""
     try:
         return parse_amount(text)
@@ -81,10 +64,10 @@ def _amount_or_none(text: str) -> Decimal | None:
 
 # -- previews ------------------------------------------------------------------------------
 
-def topup_preview(values: dict) -> Preview:
+def topup_preview(form: ResidentTopUpForm) -> Preview:
     """The Top up confirmation, naming the amount and method once they are valid."""
-    amount = _amount_or_none(values.get("amount", ""))
-    method = values.get("method")
+    amount = _amount_or_none(form.amount.data)
+    method = form.method.data
     if amount is None or method not in RESIDENT_METHODS:
         return Preview("Enter the amount to pay in.",
                        "Pay this amount into your wallet? (Simulated payment.)")
@@ -93,10 +76,11 @@ def topup_preview(values: dict) -> Preview:
                    f"(Simulated payment.)")
 
 
-def buy_preview(session, wallet: Wallet, options: list[UtilityOption], values: dict) -> Preview:
+def buy_preview(session, wallet: Wallet, options: list[UtilityOption], form: BuyForm
+                ) -> Preview:
     """The units an amount buys at the estate's tariff, and the Buy confirmation."""
-    amount = _amount_or_none(values.get("amount", ""))
-    option = next((o for o in options if o.utility == values.get("utility")), None)
+    amount = _amount_or_none(form.amount.data)
+    option = next((o for o in options if o.utility == form.utility.data), None)
     if option is None:
         return Preview("Choose what to buy.", "Buy this credit from your wallet balance?")
     if amount is None:
@@ -115,58 +99,19 @@ def buy_preview(session, wallet: Wallet, options: list[UtilityOption], values: d
 class Payment:
     """The form to show after a payment attempt, and the service's result when it went in."""
 
-    form: FormState
+    form: ResidentTopUpForm | BuyForm
     result: transactions.TransactionResult | None = None
 
 
-def _check_amount(values: dict, errors: dict) -> None:
-    """Field message for the amount, if it is not a valid rand amount."""
-    try:
-        parse_amount(values["amount"])
-    except ValidationFailed as exc:
-        errors.update(exc.fields)
-
-
-def _refused(values: dict, key: str, exc: ServiceError, action: str) -> FormState:
-    """The form again, with the service's refusal beside the field it concerns."""
-    if exc.code == "idempotency_key_reused":
-        # The person went back and changed an old form: nothing was charged; a new key lets
-        # them send the changed request deliberately.
-        return FormState(values, {"form": "This form was already used for an earlier payment, "
-                                          "so nothing was charged now. Check the details and "
-                                          f"press {action} again."}, new_key())
-    if exc.code == "insufficient_funds":
-        return FormState(values, {"amount": f"{exc.message} {exc.fields.get('amount', '')}"
-                                  .strip()}, key)
-    if isinstance(exc, ValidationFailed):
-        errors = {name if name in values else "form": text for name, text in exc.fields.items()}
-        return FormState(values, errors or {"form": exc.message}, key)
-    raise exc
-
-
-def _form_key(form, errors: dict, action: str) -> str:
-    """The form's Idempotency-Key; a form without one is out of date (never pay unkeyed)."""
-    key = (form.get("idempotency_key") or "").strip()
-    if not key:
-        errors["form"] = f"This form is out of date. Check the details and press {action} again."
-    return key
-
-
-def submit_topup(session, wallet: Wallet, form, *, user_id: int, now: datetime) -> Payment:
+def submit_topup(session, wallet: Wallet, formdata, *, user_id: int, now: datetime
+                 ) -> Payment:
     """Top up from the form: {amount, method, idempotency_key}."""
-    values = {"amount": (form.get("amount") or "").strip(), "method": form.get("method") or ""}
-    errors: dict[str, str] = {}
-    _check_amount(values, errors)
-    if values["method"] not in RESIDENT_METHODS:
-        errors["method"] = "Choose card, EFT or instant EFT."
-    key = _form_key(form, errors, "Top up")
-    if errors:
-        return Payment(FormState(values, errors, key or new_key()))
-    try:
-        result = transactions.top_up(session, wallet.id, values["amount"], values["method"],
-                                     now=now, user_id=user_id, idempotency_key=key)
-    except ServiceError as exc:
-        return Payment(_refused(values, key, exc, "Top up"))
+    form = ResidentTopUpForm(formdata)
+    result = pay(form, lambda key: transactions.top_up(
+        session, wallet.id, form.amount.data, form.method.data, now=now, user_id=user_id,
+        idempotency_key=key), with_reason=True)
+    if result is None:
+        return Payment(form)
     tx = result.transaction
     if result.created:
         message = (f"{format_rand(tx.amount)} was added to your wallet. Your balance is now "
@@ -174,25 +119,18 @@ def submit_topup(session, wallet: Wallet, form, *, user_id: int, now: datetime) 
     else:
         message = (f"This top-up of {format_rand(tx.amount)} was already made. "
                    f"You were not charged twice.")
-    return Payment(FormState(blank_topup().values, key=new_key(), message=message), result)
+    return Payment(form.fresh(message, method=RESIDENT_METHODS[0]), result)
 
 
-def submit_buy(session, wallet: Wallet, options: list[UtilityOption], form, *, user_id: int,
-               now: datetime) -> Payment:
+def submit_buy(session, wallet: Wallet, options: list[UtilityOption], formdata, *,
+               user_id: int, now: datetime) -> Payment:
     """Buy utility credit from the form: {utility, amount, idempotency_key}."""
-    values = {"amount": (form.get("amount") or "").strip(), "utility": form.get("utility") or ""}
-    errors: dict[str, str] = {}
-    _check_amount(values, errors)
-    if values["utility"] not in {o.utility for o in options}:
-        errors["utility"] = "Choose a utility this estate sells."
-    key = _form_key(form, errors, "Buy")
-    if errors:
-        return Payment(FormState(values, errors, key or new_key()))
-    try:
-        result = transactions.purchase(session, wallet.id, values["utility"], values["amount"],
-                                       now=now, user_id=user_id, idempotency_key=key)
-    except ServiceError as exc:
-        return Payment(_refused(values, key, exc, "Buy"))
+    form = buy_form(options, formdata)
+    result = pay(form, lambda key: transactions.purchase(
+        session, wallet.id, form.utility.data, form.amount.data, now=now, user_id=user_id,
+        idempotency_key=key), with_reason=True)
+    if result is None:
+        return Payment(form)
     tx = result.transaction
     option = next(o for o in options if o.utility == tx.utility)
     bought = f"{format_quantity(tx.units)} {option.unit} of {option.name}"
@@ -201,17 +139,11 @@ def submit_buy(session, wallet: Wallet, options: list[UtilityOption], form, *, u
                    f"{format_rand(tx.balance_after)}.")
     else:
         message = f"This purchase of {bought} was already made. You were not charged twice."
-    fresh = blank_buy(options)
-    fresh.values["utility"] = tx.utility  # buying the same utility again is the common case
-    return Payment(FormState(fresh.values, key=new_key(), message=message), result)
+    # Buying the same utility again is the common case.
+    return Payment(form.fresh(message, utility=tx.utility), result)
 
 
 # -- alert settings --------------------------------------------------------------------------
-
-def alert_data(form) -> dict:
-    """The alert fields from a form; other fields (the CSRF token) are not settings."""
-    return {name: (form.get(name) or "").strip() for name in ALERT_FIELDS if name in form}
-
 
 def describe_settings(wallet: Wallet) -> str:
     """When this wallet alerts, in a sentence."""
@@ -225,23 +157,28 @@ def describe_settings(wallet: Wallet) -> str:
             f"{format_rand(wallet.low_balance_threshold)}, and at once below {critical}.")
 
 
-def submit_alerts(session, wallet: Wallet, estate, form, *, now: datetime
-                  ) -> tuple[FormState, Wallet | None]:
-    """Save alert settings within the estate's bounds; nothing is saved when any is invalid."""
-    data = alert_data(form)
+def submit_alerts(session, wallet: Wallet, estate, formdata, *, now: datetime
+                  ) -> tuple[ResidentAlertsForm, Wallet | None]:
+    """Save alert settings within the estate's bounds; nothing is saved when any is invalid.
+
+    A field left out keeps its saved value; the wallet service checks the others together.
+    """
+    form = alerts_form(wallet, formdata)
     try:
-        settings = wallets.validate_settings(wallet, data, estate=estate, resident=True)
+        settings = wallets.validate_settings(wallet, form.submitted(), estate=estate,
+                                             resident=True)
     except ValidationFailed as exc:
-        return FormState({**alerts_state(wallet).values, **data}, dict(exc.fields)), None
+        form.refuse(exc)
+        return form, None
     saved = wallets.update_settings(session, wallet.id, settings, now)
-    return alerts_state(saved, "Saved. " + describe_settings(saved)), saved
+    return alerts_form(saved, message="Saved. " + describe_settings(saved)), saved
 
 
 def alerts_preview(session, wallet: Wallet, estate, args, *, now: datetime) -> str:
     """The state the wallet would be in with the settings typed so far ("" while invalid)."""
     try:
-        settings = wallets.validate_settings(wallet, alert_data(args), estate=estate,
-                                             resident=True)
+        settings = wallets.validate_settings(wallet, alerts_form(wallet, args).submitted(),
+                                             estate=estate, resident=True)
     except ValidationFailed:
         return ""
     if settings.low_balance_threshold <= 0:

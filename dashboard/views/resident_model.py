@@ -17,6 +17,7 @@ from ..services import notifications
 from ..services.notifications.messages import TYPES, UTILITY_NAMES, format_quantity
 from ..services.wallets import usage
 from ..services.wallets.state import SPEND_WINDOW_DAYS, days_left, spend_30d
+from .labels import PRIORITY_LABELS, TOPUP_NAMES, TYPE_NAMES
 
 RECENT_TRANSACTIONS = 8
 INBOX_PAGE = 10
@@ -28,19 +29,6 @@ STATE_WORDS = {
     "critical": ("Your credit is almost finished",
                  "Top up now so your electricity and water are not cut off."),
 }
-TYPE_NAMES = {
-    "low_credit": "Low credit",
-    "critical_credit": "Critical credit",
-    "topup_success": "Top-ups",
-    "purchase_success": "Purchases",
-    "high_usage": "High usage",
-}
-PRIORITY_NAMES = {"normal": "Normal", "high": "High", "critical": "Critical"}
-TOPUP_NAMES = {"card": "Top-up by card", "eft": "Top-up by EFT",
-               "instant_eft": "Top-up by instant EFT", "cash": "Cash top-up",
-               "manual_admin": "Added by the estate office"}
-METHOD_NAMES = {"card": "Card", "eft": "EFT", "instant_eft": "Instant EFT", "cash": "Cash",
-                "manual_admin": "Added by the estate office"}
 
 
 @dataclass
@@ -192,7 +180,7 @@ class InboxPage:
     older: int | None  # the `before` of the next page, when there is one
     unread: int
     type_names: ClassVar[dict] = TYPE_NAMES
-    priority_names: ClassVar[dict] = PRIORITY_NAMES
+    priority_names: ClassVar[dict] = PRIORITY_LABELS
 
     @property
     def first_page(self) -> bool:

@@ -11,9 +11,11 @@ from flask_login import current_user
 
 from .. import dispatch, events
 from ..db import Session
+from ..errors import error_body, http_status
 from ..models import RUN_STATES, TRIGGERS, utcnow
+from ..routing import ID_CONVERTER
 from ..services.errors import Conflict, NotFound, Unavailable
-from ..services.ids import ID_CONVERTER, parse_id
+from ..services.ids import parse_id
 from ..services.scans import SCANS
 from ..services.scans import control as scan_control
 from ..services.scans import history as task_history
@@ -56,9 +58,10 @@ def run_now(name: str):
     except (Conflict, Unavailable) as exc:
         Session.rollback()
         if fragment_requested():
-            return make_response(jsonify(exc.to_dict()), exc.status, trigger="task-run-updated")
+            return make_response(jsonify(error_body(exc)), http_status(exc),
+                                 trigger="task-run-updated")
         flash(exc.message, "error")
-        return _index_page(exc.status)
+        return _index_page(http_status(exc))
     events.publish_task_run(run)
     if fragment_requested():
         return make_response(render_template("scans/_scan.html", scan=_one(name)),

@@ -6,28 +6,26 @@ with htmx the same routes answer with the widget alone (422 when a form has erro
 """
 from __future__ import annotations
 
-import uuid
-
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_htmx import make_response
 from flask_login import current_user
 
 from .. import dispatch, events
 from ..db import Session
-from ..models import TOPUP_METHODS, UTILITIES, UTILITY_UNITS, WALLET_STATES, utcnow
+from ..models import UTILITY_UNITS, WALLET_STATES, utcnow
+from ..routing import ID_CONVERTER
 from ..services import notifications, wallets
-from ..services.errors import Conflict, ServiceError, ValidationFailed
-from ..services.ids import ID_CONVERTER, parse_id
+from ..services.errors import ServiceError, ValidationFailed
+from ..services.ids import parse_id
 from ..services.money import format_rand
 from ..services.payments import ledger, transactions
-from ..services.wallets import SORTS, estates, usage
+from ..services.wallets import estates, usage
 from .access import operator_required, staff_required
+from .forms import AlertSettingsForm, BuyForm, TopUpForm, new_key, pay
 from .fragments import fragment_requested, page_or_fragment, tz
+from .labels import SORT_LABELS
 
 bp = Blueprint("wallets", __name__, url_prefix="/wallets")
-SORT_LABELS = {"id": "Number", "balance": "Lowest balance", "-balance": "Highest balance"}
-METHOD_LABELS = {"card": "Card", "eft": "EFT", "instant_eft": "Instant EFT", "cash": "Cash",
-                 "manual_admin": "Manual (admin)"}
 
 
 def list_args() -> dict:
@@ -66,20 +64,18 @@ def detail(wallet_id: int):
 
 
 def _detail_context(wallet, **overrides) -> dict:
-    """Everything the wallet page shows; `overrides` carry a form's values and errors."""
+    """Everything the wallet page shows; `overrides` carry a form as sent, with its errors
+    (settings, topup, buy), a settings preview or a purchase quote."""
     now = utcnow()
     txs, tx_next = ledger.transactions_page(Session, wallet.id)
-    context = {
+    return {
         "wallet": wallet, "residents": wallets.residents_of(Session, [wallet.id])[wallet.id],
-        "tariffs": ledger.tariffs(Session, wallet),
         "usage": usage.daily_usage(Session, wallet.unit_id, now, tz()),
         "txs": txs, "tx_next": tx_next, "before": None,
         "feed": _wallet_notifications(wallet.id),
-        "settings_form": _settings_values(wallet), "settings_errors": {},
-        "preview": None, **_pay_context(wallet),
+        "settings": overrides.pop("settings", None) or AlertSettingsForm.of(wallet),
+        "preview": overrides.pop("preview", None), **_pay_context(wallet, **overrides),
     }
-    context.update(overrides)
-    return context
 
 
 @bp.get(f"/<{ID_CONVERTER}:wallet_id>/summary")
@@ -123,51 +119,31 @@ def _wallet_notifications(wallet_id: int) -> list:
 
 # -- alert settings -------------------------------------------------------------------------
 
-SETTING_FIELDS = ("low_balance_threshold", "alert_mode", "low_balance_days",
-                  "alert_frequency_hours")
-
-
-def _settings_values(wallet) -> dict:
-    """The form's values from the wallet as saved."""
-    return {"low_balance_threshold": f"{wallet.low_balance_threshold:.2f}",
-            "alert_mode": wallet.alert_mode, "low_balance_days": str(wallet.low_balance_days),
-            "alert_frequency_hours": str(wallet.alert_frequency_hours)}
-
-
-def _submitted_settings() -> dict:
-    """The four settings as posted (strings, trimmed)."""
-    return {k: request.form.get(k, "").strip() for k in SETTING_FIELDS}
-
-
 @bp.post(f"/<{ID_CONVERTER}:wallet_id>/settings")
 @operator_required
 def save_settings(wallet_id: int):
     """Save alert settings: nothing is saved unless every field is valid (422 otherwise)."""
     wallet = wallets.get_wallet(Session, current_user, wallet_id)
-    form = _submitted_settings()
+    form = AlertSettingsForm.of(wallet, request.form)
     try:
-        settings = wallets.validate_settings(wallet, form)
+        settings = wallets.validate_settings(wallet, form.submitted())
     except ValidationFailed as exc:
-        return _settings_response(wallet, form, exc.fields, 422)
+        form.refuse(exc)
+        if fragment_requested():
+            return render_template("wallets/_settings.html", wallet=wallet,
+                                   settings=form), 422
+        return render_template("wallets/detail.html",
+                               **_detail_context(wallet, settings=form)), 422
     wallet = wallets.update_settings(Session, wallet.id, settings, utcnow())
     events.publish_wallet(Session, wallet.id)
     message = f"Alert settings saved. The wallet is {wallet.state}."
     if not fragment_requested():
         flash(message, "success")
         return redirect(url_for(".detail", wallet_id=wallet.id), 303)
+    saved = AlertSettingsForm.of(wallet)
+    saved.message = message
     return make_response(render_template("wallets/_settings.html", wallet=wallet,
-                                         settings_form=_settings_values(wallet),
-                                         settings_errors={}, saved=message),
-                         trigger="wallet-updated")
-
-
-def _settings_response(wallet, form: dict, errors: dict, status: int):
-    """The settings widget (htmx) or the whole page (no JavaScript) showing errors."""
-    if fragment_requested():
-        return render_template("wallets/_settings.html", wallet=wallet, settings_form=form,
-                               settings_errors=errors), status
-    return render_template("wallets/detail.html", **_detail_context(
-        wallet, settings_form=form, settings_errors=errors)), status
+                                         settings=saved), trigger="wallet-updated")
 
 
 @bp.post(f"/<{ID_CONVERTER}:wallet_id>/settings/preview")
@@ -175,9 +151,9 @@ def _settings_response(wallet, form: dict, errors: dict, status: int):
 def preview_settings(wallet_id: int):
     """The state the posted settings would give this wallet; saves nothing."""
     wallet = wallets.get_wallet(Session, current_user, wallet_id)
-    form = _submitted_settings()
+    form = AlertSettingsForm.of(wallet, request.form)
     try:
-        settings = wallets.validate_settings(wallet, form)
+        settings = wallets.validate_settings(wallet, form.submitted())
         preview = {"state": wallets.preview_state(Session, wallet, settings, utcnow())}
     except ValidationFailed as exc:
         preview = {"error": next(iter(exc.fields.values()), exc.message)}
@@ -185,31 +161,40 @@ def preview_settings(wallet_id: int):
         return render_template("wallets/_settings_preview.html", wallet=wallet,
                                preview=preview), 200
     return render_template("wallets/detail.html", **_detail_context(
-        wallet, settings_form=form, preview=preview)), 200
+        wallet, settings=form, preview=preview)), 200
 
 
 # -- top up and buy ---------------------------------------------------------------------------
 
-def _pay_context(wallet, **overrides) -> dict:
-    """The pay forms with fresh Idempotency-Keys (made when the form is drawn, so a double
-    submit of one form replays the first transaction instead of paying twice)."""
-    context = {"topup_form": {"idempotency_key": uuid.uuid4().hex, "method": "manual_admin"},
-               "buy_form": {"idempotency_key": uuid.uuid4().hex, "utility": "electricity"},
-               "topup_errors": {}, "buy_errors": {}, "pay_message": None, "quote": None,
-               "methods": METHOD_LABELS, "utilities": UTILITIES}
-    context.update(overrides)
-    return context
+def _utilities(tariffs) -> dict[str, str]:
+    """The Buy form's choices: each utility the estate sells, with its price."""
+    return {t.utility: f"{t.utility.replace('_', ' ').capitalize()} ({format_rand(t.price)}/"
+                       f"{t.unit})" for t in tariffs}
+
+
+# What a pay form starts with when drawn afresh.
+DEFAULTS = {"topup": {"method": "manual_admin"}, "buy": {"utility": "electricity"}}
+
+
+def _pay_context(wallet, **forms_given) -> dict:
+    """The pay forms; forms not given are drawn afresh, each with a new Idempotency-Key (made
+    when the form is drawn, so a double submit replays the first payment)."""
+    tariffs = ledger.tariffs(Session, wallet)
+    topup = forms_given.get("topup") or TopUpForm(data=DEFAULTS["topup"])
+    buy = forms_given.get("buy") or BuyForm(utilities=_utilities(tariffs), data=DEFAULTS["buy"])
+    return {"topup": topup, "buy": buy, "tariffs": tariffs, "quote": forms_given.get("quote")}
 
 
 @bp.post(f"/<{ID_CONVERTER}:wallet_id>/topups")
 @operator_required
 def top_up(wallet_id: int):
-    """An operator's top-up; the hidden idempotency_key makes a resubmit a replay."""
+    """An operator's top-up; the form's Idempotency-Key makes a resubmit a replay."""
     wallet = wallets.get_wallet(Session, current_user, wallet_id)
-    form = {k: request.form.get(k, "").strip() for k in ("amount", "method", "idempotency_key")}
-    return _pay(wallet, "topup", form, lambda: transactions.top_up(
-        Session, wallet.id, form["amount"], form["method"], now=utcnow(),
-        user_id=current_user.id, idempotency_key=form["idempotency_key"] or None))
+    form = TopUpForm(request.form)
+    result = pay(form, lambda key: transactions.top_up(
+        Session, wallet.id, form.amount.data, form.method.data, now=utcnow(),
+        user_id=current_user.id, idempotency_key=key))
+    return _paid(wallet, "topup", form, result)
 
 
 @bp.post(f"/<{ID_CONVERTER}:wallet_id>/purchases")
@@ -217,39 +202,28 @@ def top_up(wallet_id: int):
 def purchase(wallet_id: int):
     """An operator's utility purchase from the wallet's balance."""
     wallet = wallets.get_wallet(Session, current_user, wallet_id)
-    form = {k: request.form.get(k, "").strip() for k in ("amount", "utility", "idempotency_key")}
-    return _pay(wallet, "buy", form, lambda: transactions.purchase(
-        Session, wallet.id, form["utility"], form["amount"], now=utcnow(),
-        user_id=current_user.id, idempotency_key=form["idempotency_key"] or None))
+    form = BuyForm(request.form, utilities=_utilities(ledger.tariffs(Session, wallet)))
+    result = pay(form, lambda key: transactions.purchase(
+        Session, wallet.id, form.utility.data, form.amount.data, now=utcnow(),
+        user_id=current_user.id, idempotency_key=key))
+    return _paid(wallet, "buy", form, result)
 
 
-def _pay(wallet, kind: str, form: dict, run):
-    """Run a top-up or purchase and answer with the pay widget, the page or a redirect.
+def _paid(wallet, kind: str, form, result):
+    """The pay widget (htmx), the page with the errors, or a redirect after a payment.
 
     Refusals a person can fix (a bad amount, a short balance) come back beside the field with
     422: the form widget is what htmx swaps, and the amount is the field to change.
     """
-    try:
-        result = run()
-    except (ValidationFailed, Conflict) as exc:
-        errors = dict(exc.fields) or {"form": exc.message}
-        if exc.code == "idempotency_key_reused":
-            errors = {"form": "This form was already used for another payment. It has been "
-                              "reset: check the amounts and send it again."}
-            form = {**form, "idempotency_key": uuid.uuid4().hex}
-        overrides = {f"{kind}_form": form, f"{kind}_errors": errors}
+    if result is None:
         if fragment_requested():
             return render_template("wallets/_pay.html", wallet=wallet,
-                                   tariffs=ledger.tariffs(Session, wallet),
-                                   **_pay_context(wallet, **overrides)), 422
+                                   **_pay_context(wallet, **{kind: form})), 422
         return render_template("wallets/detail.html",
-                               **_detail_context(wallet, **_pay_context(wallet, **overrides))), 422
+                               **_detail_context(wallet, **{kind: form})), 422
+    dispatch.after_payment(result)
     tx = result.transaction
     if result.created:
-        # As the API does: queue the notifications, publish resolved alerts and the wallet.
-        dispatch.after_transaction(tx)
-        events.publish_notifications(Session, result.resolved_ids, with_unread=False)
-        events.publish_wallet(Session, wallet.id)
         message = _pay_message(tx)
     else:
         message = (f"This form was already sent: transaction {tx.id} stands and nothing was "
@@ -258,9 +232,8 @@ def _pay(wallet, kind: str, form: dict, run):
         flash(message, "success" if result.created else "info")
         return redirect(url_for(".detail", wallet_id=wallet.id), 303)
     wallet = wallets.get_wallet(Session, current_user, wallet.id)
-    return make_response(render_template("wallets/_pay.html", wallet=wallet,
-                                         tariffs=ledger.tariffs(Session, wallet),
-                                         **_pay_context(wallet, pay_message=message)),
+    context = _pay_context(wallet, **{kind: form.fresh(message, **DEFAULTS[kind])})
+    return make_response(render_template("wallets/_pay.html", wallet=wallet, **context),
                          trigger="wallet-updated")
 
 
@@ -280,18 +253,15 @@ def _pay_message(tx) -> str:
 def purchase_preview(wallet_id: int):
     """What the amount would buy at the estate's tariff; buys nothing."""
     wallet = wallets.get_wallet(Session, current_user, wallet_id)
-    utility, amount = request.form.get("utility", ""), request.form.get("amount", "").strip()
+    form = BuyForm(request.form, utilities=_utilities(ledger.tariffs(Session, wallet)))
     quote = None
-    if amount:
+    if form.amount.data:
         try:
-            quote = ledger.quote(Session, wallet, utility, amount)
+            quote = ledger.quote(Session, wallet, form.utility.data, form.amount.data)
         except ServiceError as exc:
             quote = {"error": next(iter(exc.fields.values()), exc.message)}
     if fragment_requested():
         return render_template("wallets/_quote.html", quote=quote, wallet=wallet), 200
-    form = {"utility": utility, "amount": amount, "idempotency_key": uuid.uuid4().hex}
+    form.idempotency_key.data = new_key()  # drawn again: a new form to send
     return render_template("wallets/detail.html", **_detail_context(
-        wallet, **_pay_context(wallet, buy_form=form, quote=quote))), 200
-
-
-assert set(SORTS) == set(SORT_LABELS) and set(TOPUP_METHODS) == set(METHOD_LABELS)
+        wallet, buy=form, quote=quote)), 200

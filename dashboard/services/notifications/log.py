@@ -16,11 +16,11 @@ from sqlalchemy import and_, exists, func, or_, select
 from ...models import Estate, Notification, NotificationDelivery, Unit, Wallet
 from ..errors import ValidationFailed
 from ..ids import parse_id
-from .messages import PRIORITIES, TYPES
+from .messages import PRIORITIES, PRIORITY_LEVELS, TYPES
 from .store import IN_APP
 
-READ_STATES = ("read", "unread", "none")  # none: no resident to deliver to
-PRIORITY_NAMES = ("normal", "high", "critical")
+# What the read filter accepts; "none": nobody to deliver to. The pages name them.
+READ_STATES = ("read", "unread", "none")
 
 
 @dataclass
@@ -53,7 +53,7 @@ def parse_filters(args) -> LogFilters:
     if f.type and f.type not in TYPES:
         errors["type"] = "Choose a type from the list."
     f.priority = args.get("priority") or None
-    if f.priority and f.priority not in PRIORITY_NAMES:
+    if f.priority and f.priority not in PRIORITY_LEVELS:
         errors["priority"] = "Choose a priority from the list."
     raw_day = args.get("date") or ""
     if raw_day:

@@ -14,6 +14,7 @@ PRIORITIES = {
     "high_usage": "high",
 }
 TYPES = tuple(PRIORITIES)
+PRIORITY_LEVELS = ("normal", "high", "critical")  # lowest first
 UTILITY_NAMES = {"electricity": "electricity", "water": "water", "solar": "solar power",
                  "hot_water": "hot water"}
 

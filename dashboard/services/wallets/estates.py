@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.sql import ColumnElement
 
 from ...db import write_transaction
-from ...models import WALLET_STATES, Estate, Unit, Wallet
+from ...models import Estate, Unit, Wallet
 from ..errors import NotFound, ValidationFailed
 from ..ids import parse_id
 from ..money import parse_amount
@@ -221,16 +221,6 @@ class Impact:
         """Wallets whose state stays the same."""
         return sum(n for (before, after), n in self.moves.items() if before == after)
 
-    def sentences(self) -> list[str]:
-        """'This would put 37 wallets into low', one line per state that gains wallets."""
-        lines = []
-        for state in ("low", "critical", "ok"):
-            count = self.into(state)
-            if count:
-                noun = "wallet" if count == 1 else "wallets"
-                lines.append(f"This would put {count:,} {noun} into {state}")
-        return lines
-
 
 def preview(session, change: BulkChange, now: datetime) -> Impact:
     """One GROUP BY over the affected wallets: (state now, state after) → count."""
@@ -264,5 +254,3 @@ def apply(session, change: BulkChange, now: datetime) -> Impact:
             session.execute(query.values(**defaults))
     return impact
 
-
-assert set(WALLET_STATES) == {"ok", "low", "critical"}  # sentences() names each state

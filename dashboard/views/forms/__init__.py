@@ -1,0 +1,19 @@
+"""The pages' forms (Flask-WTF), operator and resident alike: see forms.base for how a form
+is filled, checked, refused by a service and drawn."""
+from .alerts import AlertSettingsForm, BulkChangeForm, EstateDefaultsForm, ResidentAlertsForm
+from .base import Form, KeyField, OneOfChoices, ServiceRule, new_key, strip
+from .filters import LogFilterForm
+from .login import LoginForm
+from .payments import (
+    RESIDENT_METHODS,
+    BuyForm,
+    PaymentForm,
+    ResidentTopUpForm,
+    TopUpForm,
+    pay,
+)
+
+__all__ = ["RESIDENT_METHODS", "AlertSettingsForm", "BulkChangeForm", "BuyForm",
+           "EstateDefaultsForm", "Form", "KeyField", "LogFilterForm", "LoginForm",
+           "OneOfChoices", "PaymentForm", "ResidentAlertsForm", "ResidentTopUpForm",
+           "ServiceRule", "TopUpForm", "new_key", "pay", "strip"]
