@@ -41,7 +41,6 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
     security.init_app(app)
     errors.init_app(app)
     routing.init_app(app)  # before the blueprints: their rules use the id converter
-    app.register_blueprint(auth.bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(ops.bp)
     register_views(app)

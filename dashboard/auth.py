@@ -1,20 +1,15 @@
-"""Signing in and out: the login form, sessions, API tokens and the login rate limit."""
+"""Who is signed in: the session and bearer-token loaders, API tokens, checking a password and
+the sign-in rate limit. The sign-in pages themselves are in dashboard/views/sign_in.py."""
 from __future__ import annotations
 
 import logging
 
 import redis
 from flask import (
-    Blueprint,
     current_app,
-    flash,
-    redirect,
-    render_template,
     request,
     session,
-    url_for,
 )
-from flask_login import current_user, login_required, login_user, logout_user
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, select
 
@@ -22,9 +17,7 @@ from .db import Session
 from .extensions import login
 from .models import User
 from .redis_client import get_redis
-from .views.forms import LoginForm
 
-bp = Blueprint("auth", __name__)
 log = logging.getLogger(__name__)
 
 
@@ -120,42 +113,3 @@ def safe_next(target: str | None) -> str | None:
     if target and target.startswith("/") and not target.startswith("//"):
         return target
     return None
-
-
-def home_for(user: User) -> str:
-    """Where a user lands after sign-in: the dashboard for staff, their wallet for residents."""
-    return url_for("overview.index") if user.is_staff else url_for("resident.home")
-
-
-@bp.route("/login", methods=["GET", "POST"])
-def login_page():
-    """The sign-in form; on success, a fresh session and a redirect home."""
-    if current_user.is_authenticated:
-        return redirect(home_for(current_user))
-    form = LoginForm(request.form if request.method == "POST" else None)
-    status = 200
-    if request.method == "POST":
-        if not form.validate():
-            status = 422
-        elif rate_limited(form.email.data):
-            form.form_errors.append("Too many sign-in attempts. Wait a few minutes and try again.")
-            status = 429
-        else:
-            user = authenticate(form.email.data, form.password.data)
-            if user is None:
-                form.form_errors.append("That email and password do not match an account.")
-                status = 401
-            else:
-                login_user(user)
-                session["token_version"] = user.token_version
-                return redirect(safe_next(request.args.get("next")) or home_for(user))
-    return render_template("auth/login.html", form=form), status
-
-
-@bp.post("/logout")
-@login_required
-def logout():
-    """Sign out (POST, so a link or image elsewhere cannot sign you out)."""
-    logout_user()
-    flash("You are signed out.", "info")
-    return redirect(url_for("auth.login_page"))

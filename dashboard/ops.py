@@ -14,10 +14,10 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 from sqlalchemy import text
 
+from .checks import system_checks
 from .db import Session
 from .extensions import socketio
 from .services.ops.metrics import DatabaseCollector
-from .views.overview import system_checks
 
 bp = Blueprint("ops", __name__)
 

@@ -1,4 +1,4 @@
-"""Server-rendered pages: the operator dashboard and the resident pages."""
+"""Server-rendered pages: sign-in, the operator dashboard and the resident pages."""
 from __future__ import annotations
 
 from flask import Flask
@@ -8,8 +8,8 @@ from .context import register_context
 
 def register_views(app: Flask) -> None:
     """Register every page blueprint and the template helpers."""
-    from . import notifications_log, overview, resident, scans, thresholds, wallets
+    from . import notifications_log, overview, resident, scans, sign_in, thresholds, wallets
 
     register_context(app)
-    for module in (overview, wallets, scans, notifications_log, thresholds, resident):
+    for module in (sign_in, overview, wallets, scans, notifications_log, thresholds, resident):
         app.register_blueprint(module.bp)

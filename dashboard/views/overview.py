@@ -5,14 +5,13 @@ htmx request to a widget's route gets only that widget (one rendering path for p
 """
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint, render_template
 from flask_login import current_user
 
-from .. import dispatch
+from ..checks import system_checks
 from ..db import Session
 from ..models import utcnow
 from ..services import notifications
-from ..services.ops import health
 from ..services.ops import stats as overview_stats
 from ..services.scans import control as scan_control
 from .access import staff_required
@@ -88,16 +87,3 @@ def _today() -> dict[str, int]:
 def _scans() -> list:
     """The three scans with schedule, next run and last run."""
     return scan_control.describe(Session, utcnow(), tz())
-
-
-def _ping() -> list:
-    """Ask the workers through the broker; return at the first answer (limit=1)."""
-    return dispatch.client().control.ping(timeout=health.PING_TIMEOUT, limit=1)
-
-
-def system_checks() -> list[health.Check]:
-    """Redis, beat and worker checks from this app's settings."""
-    cfg = current_app.config
-    return health.system_health(redis_url=cfg["REDIS_URL"], broker_url=cfg["CELERY_BROKER_URL"],
-                                channel=cfg["SOCKETIO_CHANNEL"], ping=_ping,
-                                use_cache=not cfg.get("TESTING"))
