@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from flask import jsonify
 
+from ..services.scans import SCANS
 from . import bp
 
 MONEY = {"type": "string", "pattern": r"^\d{1,9}(\.\d{1,2})?$", "example": "49.50"}
@@ -47,9 +48,7 @@ def _path(name: str) -> dict:
 LIMIT = _query("limit", {"type": "integer", "minimum": 1, "maximum": 200})
 CURSOR = _query("cursor", {"type": "string", "maxLength": 200})
 SCAN_NAME = {"name": "name", "in": "path", "required": True,
-             "schema": {"type": "string", "enum": ["check_low_credit_wallets",
-                                                   "check_critical_credit_wallets",
-                                                   "analyze_high_usage"]}}
+             "schema": {"type": "string", "enum": list(SCANS)}}
 
 SCHEMAS = {
     "Error": {"type": "object", "required": ["error"], "properties": {"error": {

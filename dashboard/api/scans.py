@@ -11,6 +11,7 @@ from ..models import RUN_STATES, TRIGGERS, TaskRun, utcnow
 from ..services.errors import NotFound, ValidationFailed
 from ..services.scans import SCANS
 from ..services.scans import control as scan_control
+from ..services.scans import runs as task_runs
 from ..services.serialize import iso, task_run_json
 from ..services.wallets import parse_limit
 from . import bp
@@ -31,7 +32,9 @@ def list_scans():
 @operator_only
 def run_scan(name: str):
     """Run now: 202 with the queued task run; 409 while the same scan is queued or running."""
-    run = scan_control.request_run(Session, name, "manual", current_user, dispatch.send)
+    run = scan_control.request_run(Session, name, "manual", current_user, dispatch.send,
+                                   stale_after=task_runs.stale_after(
+                                       current_app.config["TASK_RUN_STALE_SECONDS"]))
     events.publish_task_run(run)
     return jsonify(task_run=task_run_json(run)), 202
 
