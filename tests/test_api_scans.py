@@ -130,6 +130,7 @@ def test_run_now_reaps_with_the_apps_own_stale_limit(db_url, redis_url):
     from tests.conftest import app_config
 
     def silent_run():
+        """A running run whose last heartbeat is 30 s old; its id."""
         now = datetime.now(timezone.utc)
         run = TaskRun(task="analyze_high_usage", trigger="schedule", state="running",
                       queued_at=now, started_at=now, heartbeat_at=now - timedelta(seconds=30))

@@ -45,6 +45,7 @@ class TaskEvents:
             """The stock receiver, saying when it consumes."""
 
             def on_consume_ready(self, *args, **kwargs):
+                """Consuming: events from now on are seen."""
                 super().on_consume_ready(*args, **kwargs)
                 ready.set()
 
@@ -95,7 +96,7 @@ def test_delay_get_returns_the_finished_runs_counts_and_flower_sees_the_tasks(st
             made = s.scalar(select(func.count()).select_from(Notification)
                             .where(Notification.task_run_id == run.id))
             assert run.state == "succeeded" and run.finished_at is not None
-            assert answer == {"task_run_id": run.id, "state": "succeeded",
+            assert answer == {"task_run_id": run.id, "task": LOW, "state": "succeeded",
                               "chunks": run.chunks_total,
                               "result": {"scanned": run.scanned, "notified": run.notified,
                                          "skipped": run.skipped}}

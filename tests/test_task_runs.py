@@ -71,7 +71,7 @@ def test_queued_running_retrying_running_succeeded(db):
     assert run.state == "succeeded" and run.finished_at is not None
     assert (run.scanned, run.notified, run.skipped, run.progress_done) == (15, 5, 1, 15)
     assert task_runs.outcome(run) == {
-        "task_run_id": run.id, "state": "succeeded", "chunks": 2,
+        "task_run_id": run.id, "task": LOW, "state": "succeeded", "chunks": 2,
         "result": {"scanned": 15, "notified": 5, "skipped": 1},
         "error": "OperationalError: database is locked"}
 

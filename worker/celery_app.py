@@ -13,6 +13,7 @@ from celery import Celery
 from celery.signals import worker_process_init
 
 from config import get_config
+from dashboard.services.scans.catalogue import beat_schedule
 
 QUEUE = "notifications"
 
@@ -67,8 +68,6 @@ _survive_broker_loss_with_unacked_tasks()
 
 def settings(cfg) -> dict:
     """The Celery settings of a configuration class."""
-    from dashboard.services.scans.catalogue import beat_schedule
-
     return {
         "broker_url": cfg.CELERY_BROKER_URL,
         "result_backend": cfg.CELERY_RESULT_BACKEND,

@@ -75,7 +75,9 @@ def start_scan(task, name: str, task_run_id: int | None, trigger: str):
             return task_runs.outcome(run)
         header = group(scan_chunk.si(task_run_id=run.id, name=name, first=first, last=last)
                        .set(queue=QUEUE) for first, last in plan)
-        return task.replace(chord(header, finish_scan.si(task_run_id=run.id).set(queue=QUEUE)))
+        # `name` only labels the finishing task where people look (Flower lists kwargs).
+        finish = finish_scan.si(task_run_id=run.id, name=name).set(queue=QUEUE)
+        return task.replace(chord(header, finish))
 
 
 def setback(task, session, run_id: int, exc: Exception, **retry_kwargs):
@@ -125,7 +127,7 @@ def scan_chunk(self, task_run_id: int, name: str, first: int, last: int) -> dict
 
 @shared_task(name="finish_scan", bind=True, acks_late=True, autoretry_for=TRANSIENT,
              max_retries=None)
-def finish_scan(self, task_run_id: int) -> dict:
+def finish_scan(self, task_run_id: int, name: str | None = None) -> dict:
     """The chord's end: the run's result once it is final (succeeded or failed).
 
     Fired early (a chunk delivered twice counts in the chord before the other copy has

@@ -252,9 +252,10 @@ def reap_stale(session, now: datetime | None = None, *, stale_after: timedelta) 
 # -- the result ----------------------------------------------------------------------------
 
 def outcome(run: TaskRun) -> dict:
-    """What a scan task returns: the run's id, state, chunks and result counts (as in the
-    task run's JSON), and its error if it has one."""
-    result = {"task_run_id": run.id, "state": run.state, "chunks": run.chunks_total,
+    """What a scan task returns: the run's id, scan, state, chunks and result counts (as in
+    the task run's JSON), and its error if it has one."""
+    result = {"task_run_id": run.id, "task": run.task, "state": run.state,
+              "chunks": run.chunks_total,
               "result": {"scanned": run.scanned, "notified": run.notified,
                          "skipped": run.skipped}}
     if run.error:
