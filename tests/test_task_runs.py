@@ -82,6 +82,16 @@ def test_a_plan_without_chunks_succeeds_at_once(db):
     assert run.state == "succeeded" and run.started_at and run.finished_at
 
 
+def test_a_running_run_is_not_started_again(db):
+    """A second delivery of the coordinator racing the first: the second start is refused,
+    so the plan is not queued twice."""
+    run = started(db, [(1, 5)])
+    with pytest.raises(task_runs.IllegalTransition, match="running already"):
+        task_runs.start(db, run.id, chunks=[(1, 5)], scan_now=NOW)
+    db.rollback()
+    assert task_runs.fresh(db, run.id).attempts == 1
+
+
 def test_a_coordinator_retried_after_a_transient_error_starts_the_run(db):
     """queued → retrying (the planning failed) → running on the retry."""
     run = task_runs.create_run(db, LOW, "schedule")

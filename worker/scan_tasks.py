@@ -67,6 +67,11 @@ def start_scan(task, name: str, task_run_id: int | None, trigger: str):
                 plan = scans.plan(session, name, cfg().SCAN_CHUNK_SIZE)
                 run = task_runs.start(session, run.id, chunks=plan, scan_now=utcnow(),
                                       celery_id=task.request.id)
+        except task_runs.IllegalTransition:
+            run = task_runs.fresh(session, run.id)
+            if run.state in task_runs.FINAL_STATES:  # reaped or failed meanwhile
+                return task_runs.outcome(run)
+            raise Ignore() from None  # another delivery of this task started the run just now
         except TRANSIENT as exc:
             # Retried with the run's id, so a scheduled run is not made a second time.
             setback(task, session, run.id, exc, task_run_id=run.id, trigger=trigger)

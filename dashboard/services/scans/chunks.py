@@ -18,7 +18,7 @@ from typing import Protocol
 from sqlalchemy import select
 
 from ...db import write_transaction
-from ...models import Notification, TaskRun, TaskRunChunk
+from ...models import Notification, TaskRun
 from . import runs
 from .catalogue import SCANS
 
@@ -99,8 +99,3 @@ def run_chunk(session, run_id: int, name: str, first: int, last: int, *, tz: str
     publish(session, done, publisher)
     return done.answer
 
-
-def chunk_rows(session, run_id: int) -> list[TaskRunChunk]:
-    """A run's chunk rows in id order (for the history and the tests)."""
-    return list(session.scalars(select(TaskRunChunk).where(TaskRunChunk.task_run_id == run_id)
-                                .order_by(TaskRunChunk.first_id)))

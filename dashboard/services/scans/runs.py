@@ -141,14 +141,17 @@ def set_celery_id(session, run_id: int, celery_id: str) -> None:
 def start(session, run_id: int, *, chunks: Sequence[tuple[int, int]], scan_now: datetime,
           celery_id: str | None = None) -> TaskRun:
     """queued (or retrying) → running with its plan: the id ranges `chunks`, judged against
-    `scan_now` by every chunk. A plan without chunks succeeds at once."""
+    `scan_now` by every chunk. A plan without chunks succeeds at once. A run that is running
+    already is refused too (a second delivery of its coordinator must not plan it again)."""
     now = utcnow()
     values = {"celery_id": celery_id} if celery_id else {}
-    _move(session, run_id, "running",
+    moved = _move(session, run_id, "running",
           started_at=func.coalesce(TaskRun.started_at, literal(now, UTCDateTime())),
           heartbeat_at=now, attempts=TaskRun.attempts + 1, error=None, scan_now=scan_now,
           progress_total=sum(last - first + 1 for first, last in chunks), progress_done=0,
           chunks_total=len(chunks), chunks_done=0, chunks_published=0, **values)
+    if not moved:
+        raise IllegalTransition(f"Run {run_id} is running already.")
     _finish_if_complete(session, run_id, now)
     return fresh(session, run_id)
 
