@@ -1,18 +1,22 @@
 """Configuration for development, testing and production, read from the environment.
 
 Values come from environment variables, with an optional `.env` file beside this one loaded
-first (real environment variables win). `get_config()` picks the class named by `APP_ENV`
-(`development` by default).
+first (real environment variables win). Nothing is read when this module is imported:
+`get_config()` picks the class named by `APP_ENV` (`development` by default) and returns a
+copy of it holding the values the environment has at that moment, which `create_app`, the
+worker and the CLI call as they are made. An `Env` attribute read on a class itself (tests
+subclass TestingConfig) reads the environment at that moment too.
 """
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from dotenv import load_dotenv
 
 BASE_DIR = Path(__file__).resolve().parent
-load_dotenv(BASE_DIR / ".env", override=False)
 
 #: The secret used when none is configured. Development only: production refuses it.
 DEV_SECRET_KEY = "dev-insecure-secret-change-me"
@@ -26,29 +30,58 @@ def _env(name: str, default: str | None = None) -> str | None:
     return value if value else default
 
 
-def _default_sqlite_url() -> str:
+def _flag(value: str) -> bool:
+    """"1" is on, anything else off."""
+    return value == "1"
+
+
+def _default_sqlite_url(_cls=None) -> str:
     """The embedded default: a SQLite file under instance/ (WAL mode is set on connect)."""
     instance = BASE_DIR / "instance"
     instance.mkdir(exist_ok=True)
     return f"sqlite:///{instance / 'quantify.db'}"
 
 
+class Env:
+    """A setting read from the environment variable of its name (or `var`) when it is read.
+
+    Unset or empty, it is `default`, or `fallback(config_class)` when given (a setting that
+    defaults to another one, like CELERY_BROKER_URL to REDIS_URL).
+    """
+
+    def __init__(self, default: Any = None, cast: Callable[[str], Any] = str, *,
+                 var: str | None = None, fallback: Callable[[type], Any] | None = None):
+        """`cast` turns the variable's text into the value."""
+        self.default, self.cast, self.var, self.fallback = default, cast, var, fallback
+
+    def __set_name__(self, owner, name: str) -> None:
+        """The variable is named after the attribute unless `var` says otherwise."""
+        self.var = self.var or name
+
+    def __get__(self, instance, owner) -> Any:
+        """The value, from the environment as it is now."""
+        raw = _env(self.var)
+        if raw is not None:
+            return self.cast(raw)
+        return self.fallback(owner) if self.fallback else self.default
+
+
 class Config:
     """Settings shared by every environment."""
 
     ENV_NAME = "base"
-    SECRET_KEY = _env("SECRET_KEY", DEV_SECRET_KEY)
-    DATABASE_URL = _env("DATABASE_URL") or _default_sqlite_url()
+    SECRET_KEY = Env(DEV_SECRET_KEY)
+    DATABASE_URL = Env(fallback=_default_sqlite_url)
     # REDIS_URL unset means "the local default"; run.py may start a private server for it.
-    REDIS_URL = _env("REDIS_URL", "redis://localhost:6379/0")
-    CELERY_BROKER_URL = _env("CELERY_BROKER_URL") or REDIS_URL
-    CELERY_RESULT_BACKEND = _env("CELERY_RESULT_BACKEND") or REDIS_URL
-    CELERY_TIMEZONE = _env("CELERY_TIMEZONE", "Africa/Johannesburg")
-    SOCKETIO_MESSAGE_QUEUE = _env("SOCKETIO_MESSAGE_QUEUE") or REDIS_URL
+    REDIS_URL = Env("redis://localhost:6379/0")
+    CELERY_BROKER_URL = Env(fallback=lambda cls: cls.REDIS_URL)
+    CELERY_RESULT_BACKEND = Env(fallback=lambda cls: cls.REDIS_URL)
+    CELERY_TIMEZONE = Env("Africa/Johannesburg")
+    SOCKETIO_MESSAGE_QUEUE = Env(fallback=lambda cls: cls.REDIS_URL)
     # Pub/sub ignores the Redis database number, so parallel deployments (and test servers)
     # sharing one Redis are kept apart by channel name.
-    SOCKETIO_CHANNEL = _env("SOCKETIO_CHANNEL", "quantify-socketio")
-    SOCKETIO_ASYNC_MODE = _env("SOCKETIO_ASYNC_MODE", "threading")
+    SOCKETIO_CHANNEL = Env("quantify-socketio")
+    SOCKETIO_ASYNC_MODE = Env("threading")
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
@@ -58,28 +91,31 @@ class Config:
     # CSRF is checked by our own before_request so bearer-token API calls can skip it.
     WTF_CSRF_CHECK_DEFAULT = False
 
-    API_TOKEN_MAX_AGE = int(_env("API_TOKEN_MAX_AGE", str(7 * 24 * 3600)))
-    LOGIN_RATE_LIMIT = int(_env("LOGIN_RATE_LIMIT", "10"))  # attempts per window per email+IP
-    LOGIN_RATE_WINDOW = int(_env("LOGIN_RATE_WINDOW", "300"))  # seconds
+    API_TOKEN_MAX_AGE = Env(7 * 24 * 3600, int)
+    LOGIN_RATE_LIMIT = Env(10, int)  # attempts per window per email+IP
+    LOGIN_RATE_WINDOW = Env(300, int)  # seconds
     PAGE_SIZE = 50
-    SCAN_CHUNK_SIZE = int(_env("SCAN_CHUNK_SIZE", "20000"))
+    SCAN_CHUNK_SIZE = Env(20000, int)
     # A running scan writes a heartbeat with every chunk; this long without one and the reaper
     # marks the run failed (its worker died). Tests of a killed worker set a few seconds.
-    TASK_RUN_STALE_SECONDS = int(_env("TASK_RUN_STALE_SECONDS", "600"))
+    TASK_RUN_STALE_SECONDS = Env(600, int)
     # A task taken by a worker that dies without acknowledging it (SIGKILL, power loss) goes
     # back to the queue this many seconds after it was taken. Keep it above the longest task
     # (a scan chunk: minutes at most): a task still running past it is delivered again, which
     # is harmless (every task is idempotent) but wasted work.
-    CELERY_VISIBILITY_TIMEOUT = int(_env("CELERY_VISIBILITY_TIMEOUT", str(2 * 3600)))
+    CELERY_VISIBILITY_TIMEOUT = Env(2 * 3600, int)
+    # The worker sends task events (received, started, succeeded, ...), so Flower and
+    # `celery events` can show our tasks; 0 turns them off (bench/RESULTS.md has the cost).
+    CELERY_TASK_EVENTS = Env(True, _flag)
     # Test and diagnostics only: when set, beat also sends the no-op task `beat_probe` every
     # this many seconds (tests count its deliveries to prove two beats fire each entry once).
-    BEAT_PROBE_SECONDS = float(_env("BEAT_PROBE_SECONDS", "0"))
-    NOTIFICATION_RETENTION_DAYS = int(_env("NOTIFICATION_RETENTION_DAYS", "90"))
-    LOG_FORMAT = _env("LOG_FORMAT", "text")  # text | json
-    TRUST_PROXY = _env("TRUST_PROXY", "0") == "1"  # set behind nginx (X-Forwarded-For)
-    LOG_LEVEL = _env("LOG_LEVEL", "INFO")
+    BEAT_PROBE_SECONDS = Env(0.0, float)
+    NOTIFICATION_RETENTION_DAYS = Env(90, int)
+    LOG_FORMAT = Env("text")  # text | json
+    TRUST_PROXY = Env(False, _flag)  # set behind nginx (X-Forwarded-For)
+    LOG_LEVEL = Env("INFO")
     # /metrics is open on a private network; set a token to require `Authorization: Bearer`.
-    METRICS_TOKEN = _env("METRICS_TOKEN")
+    METRICS_TOKEN = Env()
     SEED_DEMO_DATA = True
     TESTING = False
     DEBUG = False
@@ -93,7 +129,7 @@ class DevelopmentConfig(Config):
     """Local development: debug pages, demo data, the development secret allowed."""
 
     ENV_NAME = "development"
-    DEBUG = _env("FLASK_DEBUG", "0") == "1"
+    DEBUG = Env(False, _flag, var="FLASK_DEBUG")
 
 
 class TestingConfig(Config):
@@ -103,18 +139,18 @@ class TestingConfig(Config):
     TESTING = True
     SEED_DEMO_DATA = False
     LOGIN_RATE_LIMIT = 1000
-    LOG_LEVEL = _env("LOG_LEVEL", "WARNING")
+    LOG_LEVEL = Env("WARNING")
 
 
 class ProductionConfig(Config):
     """Production: secure cookies, no demo data, and a real secret or no start at all."""
 
     ENV_NAME = "production"
-    SESSION_COOKIE_SECURE = _env("SESSION_COOKIE_SECURE", "1") == "1"
-    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    SESSION_COOKIE_SECURE = Env(True, _flag)
+    REMEMBER_COOKIE_SECURE = Env(True, _flag, var="SESSION_COOKIE_SECURE")
     SEED_DEMO_DATA = False
-    SOCKETIO_ASYNC_MODE = _env("SOCKETIO_ASYNC_MODE", "gevent")
-    LOG_FORMAT = _env("LOG_FORMAT", "json")
+    SOCKETIO_ASYNC_MODE = Env("gevent")
+    LOG_FORMAT = Env("json")
 
     @classmethod
     def validate(cls) -> None:
@@ -135,11 +171,15 @@ CONFIGS = {
 
 
 def get_config(name: str | None = None) -> type[Config]:
-    """Return the configuration class for `name` (default: the APP_ENV variable)."""
+    """The configuration class for `name` (default: the APP_ENV variable), as a copy holding
+    the values the environment (and `.env`) has now; RuntimeError for an unknown name or
+    unsafe production settings."""
+    load_dotenv(BASE_DIR / ".env", override=False)
     name = name or _env("APP_ENV", "development")
     try:
-        config = CONFIGS[name]
+        base = CONFIGS[name]
     except KeyError:
         raise RuntimeError(f"Unknown APP_ENV {name!r}; use one of {', '.join(CONFIGS)}") from None
-    config.validate()
-    return config
+    base.validate()
+    values = {key: getattr(base, key) for key in dir(base) if key.isupper()}
+    return type(base.__name__, (base,), values)

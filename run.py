@@ -99,6 +99,8 @@ def cmd_all(args) -> None:
 
 def parser() -> argparse.ArgumentParser:
     """The command-line interface."""
+    from dashboard.services.scans import SCANS
+
     p = argparse.ArgumentParser(prog="run.py", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command")
     sub.add_parser("all", help="web, worker and beat together (the default)")
@@ -110,8 +112,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=42)
     s.add_argument("--reset", action="store_true", help="delete all data first")
     s = sub.add_parser("scan", help="run a scan now and print its result")
-    s.add_argument("name", choices=["check_low_credit_wallets", "check_critical_credit_wallets",
-                                    "analyze_high_usage"])
+    s.add_argument("name", choices=list(SCANS))
     s = sub.add_parser("create-user", help="create a user")
     s.add_argument("--email", required=True)
     s.add_argument("--role", required=True, choices=["operator", "viewer", "resident"])

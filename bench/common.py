@@ -42,12 +42,14 @@ def machine() -> dict:
             "python": platform.python_version(), "sqlite": sqlite3.sqlite_version}
 
 
-MEASURED = ("dashboard/services/scans.py", "dashboard/services/credit_alerts.py",
-            "dashboard/services/high_usage.py", "dashboard/services/notifications.py",
-            "dashboard/services/wallet_state.py", "dashboard/services/wallets.py",
-            "dashboard/events/publish.py", "dashboard/events/queue.py",
-            "dashboard/events/wire.py", "dashboard/sockets.py", "dashboard/api/wallets.py",
-            "worker/tasks.py")
+MEASURED = ("dashboard/services/scans/catalogue.py", "dashboard/services/scans/passes.py",
+            "dashboard/services/scans/chunks.py", "dashboard/services/scans/runs.py",
+            "dashboard/services/scans/credit_alerts.py", "dashboard/services/scans/high_usage.py",
+            "dashboard/services/notifications/store.py", "dashboard/services/wallets/state.py",
+            "dashboard/services/wallets/search.py", "dashboard/events/publish.py",
+            "dashboard/events/queue.py", "dashboard/events/wire.py", "dashboard/sockets.py",
+            "dashboard/api/wallets.py", "worker/tasks.py", "worker/scan_tasks.py",
+            "worker/celery_app.py")
 
 
 def code_state() -> dict:

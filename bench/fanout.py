@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from dashboard.services.scans.catalogue import for_kind
+
 from . import live
 from .common import (
     OUT,
@@ -22,7 +24,7 @@ from .common import (
     reset_alerts,
 )
 
-SCAN = "check_low_credit_wallets"
+SCAN = for_kind("low_credit").name
 
 
 def make_low(path: Path, wallet_ids: list[int]) -> None:

@@ -13,10 +13,9 @@ from collections import defaultdict
 from pathlib import Path
 
 from bench.common import db_url, peak_mb, rss_mb, scan_now
+from dashboard.services.scans.catalogue import SCANS, for_kind
 
-TASKS = {"low_credit": "check_low_credit_wallets",
-         "critical_credit": "check_critical_credit_wallets",
-         "high_usage": "analyze_high_usage"}
+KINDS = [scan.kind for scan in SCANS.values()]  # a measurement names a scan by its kind
 
 
 def cpu_seconds() -> float:
@@ -52,18 +51,15 @@ def sql_timer(engine) -> dict:
 
 def warm_up(session, scan: str, now) -> None:
     """Compile the scan's statements and configure the mappers on a small id range, then roll
-    it back: a worker pays this once per process, not once per scan, so it is not timed.
-    (Uses the private scans._chunk, which runs one chunk without committing.)"""
+    it back: a worker pays this once per process, not once per scan, so it is not timed."""
     from sqlalchemy.orm import configure_mappers
 
-    from dashboard.models import Meter, Wallet
     from dashboard.services.scans import passes as scans
 
     configure_mappers()
-    model = Meter if scan == "high_usage" else Wallet
-    lo, _ = scans.id_range(session, model)
-    scans._chunk(session, scan, lo, lo + 199, now, None, scans.ScanResult(scan=scan),
-                 "Africa/Johannesburg")
+    name = for_kind(scan).name
+    lo, _ = scans.id_range(session, SCANS[name].model)
+    scans.scan_chunk(session, name, lo, lo + 199, now=now, tz="Africa/Johannesburg")
     session.rollback()
 
 
@@ -113,7 +109,7 @@ def measure(path: Path, scan: str, mode: str, *, sql: bool = False,
         profiler.enable()
     spent = [0.0]
     if mode == "new":
-        result = run_scan(session, TASKS[scan], now=now, keep_ids=bool(publish),
+        result = run_scan(session, for_kind(scan).name, now=now, keep_ids=bool(publish),
                           chunk_size=chunk_size or DEFAULT_CHUNK,
                           progress=publisher(session, publish, spent) if publish else None)
         counts = {"scanned": result.scanned, "notifications": result.notified,
@@ -144,7 +140,7 @@ def main() -> None:
     """Command line of the child."""
     p = argparse.ArgumentParser()
     p.add_argument("db", type=Path)
-    p.add_argument("scan", choices=list(TASKS))
+    p.add_argument("scan", choices=KINDS)
     p.add_argument("mode", choices=["new", "baseline"])
     p.add_argument("--sql", action="store_true")
     p.add_argument("--profile")

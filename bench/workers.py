@@ -2,8 +2,8 @@
 
 For each worker count, that many `python run.py worker` processes (WORKER_CONCURRENCY=1, as
 scripts/run_celery_worker.sh starts one per host) on a private Redis; the scan is triggered
-as "Run now" does (scan_control.request_run: a queued task run, then the coordinator task
-`check_low_credit_wallets`, which queues one `scan_chunk` per id range); the clock runs from
+as "Run now" does (scan_control.request_run: a queued task run, then the low-credit scan's
+coordinator task, which queues one `scan_chunk` per id range); the clock runs from
 the trigger until the task run is seen finished. After each run: the notifications made,
 duplicates (count against distinct dedup keys and distinct wallets) and the wallets that
 should have been alerted (the state rule evaluated at the run's `scan_now`) against those
@@ -25,9 +25,11 @@ import shutil
 import subprocess
 import time
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
+
+from dashboard.services.scans.catalogue import for_kind
 
 from .common import (
     FAST_HASH,
@@ -47,8 +49,8 @@ from .common import (
     reset_alerts,
 )
 
-SCAN = "check_low_credit_wallets"
 KIND = "low_credit"
+SCAN = for_kind(KIND).name
 STATE = "low"
 PG_PORT = int(os.environ.get("BENCH_PG_PORT", "54341"))
 PG_DATA = OUT / "pg"
@@ -390,11 +392,14 @@ def sender(broker: str):
 
 def trigger(send) -> int:
     """Run now: a queued task run and its coordinator task; the run's id."""
+    from config import get_config
     from dashboard.db import Session
     from dashboard.services.scans import control as scan_control
 
     try:
-        return scan_control.request_run(Session(), SCAN, "manual", None, send).id
+        stale = timedelta(seconds=get_config().TASK_RUN_STALE_SECONDS)
+        return scan_control.request_run(Session(), SCAN, "manual", None, send,
+                                        stale_after=stale).id
     finally:
         Session.remove()
 

@@ -119,6 +119,39 @@ def test_run_now_with_the_broker_down_is_503_and_the_run_failed(db_url, redis_ur
     Session.remove()
 
 
+def test_run_now_reaps_with_the_apps_own_stale_limit(db_url, redis_url):
+    """TASK_RUN_STALE_SECONDS given to create_app is the one Run now reaps with: a run silent
+    for 30 s blocks nothing when the app says 5 s (it is failed and a new one queued), and is
+    left alone under the 600 s default."""
+    from datetime import timedelta
+
+    from dashboard import create_app
+    from dashboard.db import Session
+    from tests.conftest import app_config
+
+    def silent_run():
+        """A running run whose last heartbeat is 30 s old; its id."""
+        now = datetime.now(timezone.utc)
+        run = TaskRun(task="analyze_high_usage", trigger="schedule", state="running",
+                      queued_at=now, started_at=now, heartbeat_at=now - timedelta(seconds=30))
+        Session.add(run)
+        Session.commit()
+        return run.id
+
+    settings = app_config(db_url, redis_url, CELERY_BROKER_URL=private_broker_url(redis_url))
+    default = create_app("testing", **settings).test_client()
+    headers = factories.operator_and_token(Session, default)
+    old = silent_run()
+    assert default.post("/api/v1/scans/analyze_high_usage/run",
+                        headers=headers).status_code == 409
+    strict = create_app("testing", **settings, TASK_RUN_STALE_SECONDS=5).test_client()
+    r = strict.post("/api/v1/scans/analyze_high_usage/run", headers=headers)
+    assert r.status_code == 202, r.get_json()
+    reaped = Session.get(TaskRun, old, populate_existing=True)
+    assert reaped.state == "failed" and "stopped reporting" in reaped.error
+    Session.remove()
+
+
 def add_runs(db, n, task="check_low_credit_wallets", state="succeeded"):
     """`n` finished runs of a task; their ids."""
     now = datetime.now(timezone.utc)

@@ -1,5 +1,6 @@
 """Configuration: environments, and production refusing a weak secret."""
 import importlib
+import os
 
 import pytest
 
@@ -50,6 +51,53 @@ def test_unknown_environment_is_refused(monkeypatch):
     config = load_config(monkeypatch)
     with pytest.raises(RuntimeError, match="APP_ENV"):
         config.get_config("staging")
+
+
+def test_get_config_reads_the_environment_when_called(monkeypatch):
+    """No reload: values set after config.py was imported are what get_config() returns, and
+    each call reads afresh (a class made earlier keeps what it read)."""
+    import config
+
+    monkeypatch.setenv("TASK_RUN_STALE_SECONDS", "7")
+    monkeypatch.setenv("SCAN_CHUNK_SIZE", "123")
+    earlier = config.get_config("testing")
+    assert (earlier.TASK_RUN_STALE_SECONDS, earlier.SCAN_CHUNK_SIZE) == (7, 123)
+    monkeypatch.setenv("TASK_RUN_STALE_SECONDS", "9")
+    monkeypatch.delenv("SCAN_CHUNK_SIZE")
+    later = config.get_config("testing")
+    assert (later.TASK_RUN_STALE_SECONDS, later.SCAN_CHUNK_SIZE) == (9, 20000)
+    assert earlier.TASK_RUN_STALE_SECONDS == 7
+    assert later.LOGIN_RATE_LIMIT == 1000 and later.TESTING is True  # the class's own values
+
+
+def test_importing_the_app_and_the_worker_reads_no_configuration():
+    """Importing config, dashboard and worker.celery_app reads nothing: the Celery app is
+    configured when first used (the worker being made), from the environment of that moment,
+    and the scans' stale limit comes from the app, not from an import-time class."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = "\n".join([
+        "import os",
+        "import config, dashboard, worker.celery_app as m, worker.scan_tasks",
+        "from dashboard.services.scans import runs",
+        "assert not m.celery.configured, 'configured at import'",
+        "assert not hasattr(runs, 'STALE_AFTER')",
+        "os.environ['CELERY_TIMEZONE'] = 'UTC'",
+        "os.environ['CELERY_VISIBILITY_TIMEOUT'] = '77'",
+        "assert m.celery.conf.timezone == 'UTC'",
+        "assert m.celery.conf.broker_transport_options['visibility_timeout'] == 77",
+        "assert m.celery.conf.quantify_config.CELERY_TIMEZONE == 'UTC'",
+        "assert m.celery.conf.worker_send_task_events is True",
+        "print('ok')",
+    ])
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("CELERY_TIMEZONE", "CELERY_VISIBILITY_TIMEOUT")}
+    done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parent.parent,
+                          env={**env, "APP_ENV": "testing"}, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
 
 
 @pytest.fixture(autouse=True)

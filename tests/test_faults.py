@@ -56,9 +56,15 @@ def kill_mid_scan(stack: KillableStack, token: str, scan: str, *, min_chunks: in
 
 
 def finished(stack, run_id: int, timeout: float) -> TaskRun:
-    """The run once it succeeded or failed."""
-    return wait_until(lambda: (lambda r: r if r.state in ("succeeded", "failed") else None)(
-        run_row(stack, run_id)), timeout=timeout, interval=0.1, what=f"run {run_id} to end")
+    """The run once it succeeded or failed (a timeout says where the run stood)."""
+    try:
+        return wait_until(lambda: (lambda r: r if r.state in ("succeeded", "failed") else None)(
+            run_row(stack, run_id)), timeout=timeout, interval=0.1, what=f"run {run_id} to end")
+    except AssertionError as exc:
+        r = run_row(stack, run_id)
+        raise AssertionError(f"{exc}: {r.state}, chunks done/published/total "
+                             f"{r.chunks_done}/{r.chunks_published}/{r.chunks_total}, "
+                             f"error {r.error!r}") from None
 
 
 def assert_alerts_match_the_rule(stack, kind: str) -> int:

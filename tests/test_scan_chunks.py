@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from dashboard.models import Notification, TaskRun, TaskRunChunk, Wallet
 from tests import factories
 from tests.stack import Stack, wait_for
+from tests.test_worker import EventTap
 
 pytestmark = pytest.mark.stack
 
@@ -36,7 +37,11 @@ def two_workers(redis_url, tmp_path_factory):
 
 
 def test_two_workers_share_a_scan_without_duplicates(two_workers):
+    """30 chunks on two workers: every low wallet alerted once, and the run is published as
+    succeeded only after every one of its notifications was published (each worker counts
+    its chunk as published after publishing; the last count succeeds the run)."""
     token = two_workers.token("chunks-op@example.test")
+    tap = EventTap(two_workers)
     r = two_workers.api("POST", "/scans/check_low_credit_wallets/run", token)
     assert r.status_code == 202, r.text
     run_id = r.json()["task_run"]["id"]
@@ -47,6 +52,14 @@ def test_two_workers_share_a_scan_without_duplicates(two_workers):
 
     body = wait_for(done, timeout=120)
     assert body["state"] == "succeeded", body
+    wait_for(lambda: tap.of("task_run", id=run_id, state="succeeded"), timeout=10)
+    tap.close()
+    published = list(tap.events)
+    succeeded_at = next(i for i, (event, p) in enumerate(published)
+                        if event == "task_run" and p["id"] == run_id and p["state"] == "succeeded")
+    notes = [i for i, (event, p) in enumerate(published) if event == "notification"
+             and (p.get("data") or {}).get("task_run_id") == run_id]
+    assert len(notes) == 1000 and max(notes) < succeeded_at
     with two_workers.session() as s:
         low = s.scalar(select(func.count()).select_from(Wallet).where(Wallet.state == "low"))
         made = s.scalar(select(func.count()).select_from(Notification)
@@ -56,7 +69,8 @@ def test_two_workers_share_a_scan_without_duplicates(two_workers):
         chunks = s.scalar(select(func.count()).select_from(TaskRunChunk)
                           .where(TaskRunChunk.task_run_id == run_id))
         run = s.get(TaskRun, run_id)
-        assert (run.chunks_total, run.chunks_done, chunks) == (30, 30, 30)
+        assert (run.chunks_total, run.chunks_done, run.chunks_published, chunks) == \
+            (30, 30, 30, 30)
     assert low == 1000 and made == keys == 1000
     assert body["result"] == {"scanned": 3000, "notified": 1000, "skipped": 0}
     # Both workers took chunks: the scan really was shared.

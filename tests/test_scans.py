@@ -229,22 +229,26 @@ def test_second_run_while_one_is_active_is_409(db):
     assert task_runs.create_run(db, "check_low_credit_wallets", "manual").id != run.id
 
 
+STALE_AFTER = timedelta(minutes=10)  # TASK_RUN_STALE_SECONDS' default
+
+
 def test_runs_of_dead_workers_are_marked_failed(db):
     """Running with a heartbeat over 10 minutes old, or queued an hour with none: failed."""
     now = datetime.now(timezone.utc)
     stale = TaskRun(task="check_low_credit_wallets", trigger="schedule", state="running",
                     queued_at=now - timedelta(minutes=30),
-                    heartbeat_at=now - task_runs.STALE_AFTER - timedelta(seconds=1))
+                    heartbeat_at=now - STALE_AFTER - timedelta(seconds=1))
     slow = TaskRun(task="analyze_high_usage", trigger="schedule", state="running",
                    queued_at=now - timedelta(minutes=30),
-                   heartbeat_at=now - task_runs.STALE_AFTER + timedelta(seconds=30))
+                   heartbeat_at=now - STALE_AFTER + timedelta(seconds=30))
     lost = TaskRun(task="check_critical_credit_wallets", trigger="manual", state="queued",
                    queued_at=now - timedelta(hours=1, seconds=1))
     done = TaskRun(task="check_critical_credit_wallets", trigger="manual", state="succeeded",
                    queued_at=now - timedelta(days=2), heartbeat_at=now - timedelta(days=2))
     db.add_all([stale, slow, lost, done])
     db.commit()
-    assert sorted(task_runs.reap_stale(db, now)) == sorted([stale.id, lost.id])
+    assert sorted(task_runs.reap_stale(db, now, stale_after=STALE_AFTER)) == \
+        sorted([stale.id, lost.id])
     db.commit()
     for run in (stale, lost):
         db.refresh(run)
@@ -256,13 +260,18 @@ def test_runs_of_dead_workers_are_marked_failed(db):
 
 
 def test_run_lifecycle_counts(db):
-    """start → progress → finish records times, progress and counts."""
+    """start → chunk recorded → last chunk published records times, progress and counts."""
     run = task_runs.create_run(db, "analyze_high_usage", "cli")
-    task_runs.start(db, run, total=10)
+    run = task_runs.start(db, run.id, chunks=[(1, 4), (5, 10)], scan_now=NOW)
     assert (run.state, run.attempts, run.started_at is not None) == ("running", 1, True)
-    task_runs.progress(run, 4, scanned=4, notified=1, skipped=0)
+    first = task_runs.claim_chunk(db, run.id, 1, 4)
+    task_runs.record_chunk(db, first, scanned=4, notified=1, skipped=0)
+    run = task_runs.fresh(db, run.id)
     assert (run.progress_done, run.scanned, run.notified) == (4, 4, 1)
-    task_runs.finish(run)
+    task_runs.chunk_published(db, first.id)
+    last = task_runs.claim_chunk(db, run.id, 5, 10)
+    task_runs.record_chunk(db, last, scanned=0, notified=0, skipped=0)
+    run = task_runs.chunk_published(db, last.id)
     assert run.state == "succeeded" and run.progress_done == 10 and run.finished_at
 
 

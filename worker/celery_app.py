@@ -1,61 +1,21 @@
-"""The Celery application, configured from config.py.
+"""The Celery application, configured from config.py when it is first used, not at import.
 
 Start a worker with `python run.py worker` (queue `notifications`) and the scheduler with
 `python run.py beat` (RedBeat: the schedule and its lock live in Redis, so only one beat fires
-each entry even if two are started).
+each entry even if two are started). `celery -A worker.celery_app worker` works too: the
+module-level `celery` reads the configuration (the class APP_ENV names, from the environment
+at that moment) the first time its settings are needed, that is when the worker is made.
+The schedule is the scan catalogue's (dashboard/services/scans/catalogue.py).
 """
 from __future__ import annotations
 
-from datetime import timedelta
-
 from celery import Celery
-from celery.schedules import crontab
 from celery.signals import worker_process_init
 
 from config import get_config
+from dashboard.services.scans.catalogue import beat_schedule
 
 QUEUE = "notifications"
-
-
-def beat_schedule() -> dict:
-    """The scans' schedule, in CELERY_TIMEZONE (Africa/Johannesburg by default)."""
-    return {
-        "check_low_credit_wallets": {
-            "task": "check_low_credit_wallets",
-            "schedule": crontab(hour=6, minute=0),
-            "kwargs": {"trigger": "schedule"},
-        },
-        "check_critical_credit_wallets": {
-            "task": "check_critical_credit_wallets",
-            "schedule": crontab(minute=0, hour="*/4"),
-            "kwargs": {"trigger": "schedule"},
-        },
-        "analyze_high_usage": {
-            "task": "analyze_high_usage",
-            "schedule": crontab(hour=7, minute=0),
-            "kwargs": {"trigger": "schedule"},
-        },
-        "reap_stale_task_runs": {
-            "task": "reap_stale_task_runs",
-            "schedule": crontab(minute="*/5"),
-        },
-        "prune_old_data": {
-            "task": "prune_old_data",
-            "schedule": crontab(hour=3, minute=30),
-        },
-        "sweep_transaction_notifications": {
-            "task": "sweep_transaction_notifications",
-            "schedule": crontab(minute="*"),
-        },
-    }
-
-
-def probe_schedule(seconds: float) -> dict:
-    """The test-only `beat_probe` entry every `seconds` (none when 0): tests count how often
-    it is delivered to show that two beats fire each entry once (BEAT_PROBE_SECONDS)."""
-    if not seconds or seconds <= 0:
-        return {}
-    return {"beat_probe": {"task": "beat_probe", "schedule": timedelta(seconds=seconds)}}
 
 
 def transport_options(visibility_timeout: int) -> dict:
@@ -106,33 +66,43 @@ def _survive_broker_loss_with_unacked_tasks() -> None:
 _survive_broker_loss_with_unacked_tasks()
 
 
+def settings(cfg) -> dict:
+    """The Celery settings of a configuration class."""
+    return {
+        "broker_url": cfg.CELERY_BROKER_URL,
+        "result_backend": cfg.CELERY_RESULT_BACKEND,
+        "timezone": cfg.CELERY_TIMEZONE,
+        "enable_utc": True,
+        "task_default_queue": QUEUE,
+        "task_acks_late": True,  # a task is only gone once it finished...
+        "task_reject_on_worker_lost": True,  # ...and goes back to the queue if its worker dies
+        "worker_prefetch_multiplier": 1,
+        "task_soft_time_limit": 1800,
+        "task_time_limit": 1900,
+        "task_track_started": True,
+        "result_expires": 3600,
+        # Task events (received, started, succeeded, ...) for Flower and `celery events`;
+        # task-sent too, for the tasks the worker itself sends (chunks, the scan's finish).
+        "worker_send_task_events": cfg.CELERY_TASK_EVENTS,
+        "task_send_sent_event": cfg.CELERY_TASK_EVENTS,
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": transport_options(cfg.CELERY_VISIBILITY_TIMEOUT),
+        "redbeat_redis_url": cfg.REDIS_URL,
+        "redbeat_key_prefix": f"{cfg.SOCKETIO_CHANNEL}:redbeat:",
+        "redbeat_lock_timeout": 60,
+        "beat_max_loop_interval": 5,
+        "beat_scheduler": "worker.beat:ResilientRedBeatScheduler",  # survives Redis restarts
+        "beat_schedule": beat_schedule(cfg.BEAT_PROBE_SECONDS),
+        "worker_hijack_root_logger": False,
+        "quantify_config": cfg,
+    }
+
+
 def make_celery(config=None) -> Celery:
-    """Build the Celery app from a config class (default: the one APP_ENV names)."""
-    cfg = config or get_config()
-    app = Celery("quantify", broker=cfg.CELERY_BROKER_URL, backend=cfg.CELERY_RESULT_BACKEND,
-                 include=["worker.tasks", "worker.scan_tasks"])
-    app.conf.update(
-        timezone=cfg.CELERY_TIMEZONE,
-        enable_utc=True,
-        task_default_queue=QUEUE,
-        task_acks_late=True,  # a task is only gone once it finished...
-        task_reject_on_worker_lost=True,  # ...and goes back to the queue if its worker dies
-        worker_prefetch_multiplier=1,
-        task_soft_time_limit=1800,
-        task_time_limit=1900,
-        task_track_started=True,
-        result_expires=3600,
-        broker_connection_retry_on_startup=True,
-        broker_transport_options=transport_options(cfg.CELERY_VISIBILITY_TIMEOUT),
-        redbeat_redis_url=cfg.REDIS_URL,
-        redbeat_key_prefix=f"{cfg.SOCKETIO_CHANNEL}:redbeat:",
-        redbeat_lock_timeout=60,
-        beat_max_loop_interval=5,
-        beat_scheduler="worker.beat:ResilientRedBeatScheduler",  # survives Redis restarts
-        beat_schedule={**beat_schedule(), **probe_schedule(cfg.BEAT_PROBE_SECONDS)},
-        worker_hijack_root_logger=False,
-    )
-    app.conf.quantify_config = cfg
+    """The Celery app, configured from `config` (default: get_config() at the moment the
+    app's settings are first read, so importing this module reads nothing)."""
+    app = Celery("quantify", include=["worker.tasks", "worker.scan_tasks"])
+    app.add_defaults(lambda: settings(config or get_config()))
     return app
 
 

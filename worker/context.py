@@ -1,8 +1,6 @@
 """What a worker process needs beside Celery: the database engine and the event emitter."""
 from __future__ import annotations
 
-from flask_socketio import SocketIO
-
 from dashboard import events
 from dashboard.db import init_engine
 
@@ -16,6 +14,5 @@ def init_worker_context(cfg) -> None:
     if _initialised_for == key:
         return
     init_engine(cfg.DATABASE_URL)
-    events.init(SocketIO(message_queue=cfg.SOCKETIO_MESSAGE_QUEUE,
-                         channel=cfg.SOCKETIO_CHANNEL))
+    events.init_queue(cfg.SOCKETIO_MESSAGE_QUEUE, cfg.SOCKETIO_CHANNEL)
     _initialised_for = key

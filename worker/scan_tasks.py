@@ -1,28 +1,36 @@
-"""Scans on the worker: a coordinator per scan fans its id range out to chunk subtasks.
+"""Scans on the worker: a coordinator per scan of the catalogue fans its id range out to chunk
+tasks, and a finishing task answers with the run's result.
 
-The coordinator (the task named after the scan: `check_low_credit_wallets`, ...) records the
-run's plan and queues one `scan_chunk` per id range. Any worker on any host takes chunks, so
-more workers finish a large scan sooner. Each chunk commits its notifications, a row in
-`task_run_chunks` and the run's counters in one transaction: a chunk delivered twice finds
-its row and does nothing, so counts and notifications are never doubled. The chunk that
-completes the plan marks the run succeeded. At most one run of a scan is active at a time
-(a partial unique index on task_runs), so a scheduled scan arriving while the same scan runs
-is skipped, and Run now gets a 409.
+The coordinator (the task named after the scan) records the run's plan and replaces itself
+(`Task.replace`) by a chord: one `scan_chunk` per id range, then `finish_scan`, which inherits
+the coordinator's task id. So `<scan>.delay().get()` returns the finished run's result (its
+state and counts) while no worker slot waits for the chunks. Any worker on any host takes
+chunks, so more workers finish a large scan sooner.
+
+Each chunk goes through dashboard/services/scans/chunks.py and the run state machine
+(runs.py): its notifications, its row in task_run_chunks and the run's counters in one
+transaction, then the publish, after which the run counts it as published; the last chunk
+published succeeds the run. A chunk delivered twice finds its row and does nothing. The run's
+own accounting is the truth: a chord callback fired early (a duplicate delivery counted in
+the chord before the original finished publishing) waits, retrying, until the run is final.
+A transient error (a busy database) makes the run `retrying` until the chunk is redone.
+
+At most one run of a scan is active at a time (a partial unique index on task_runs), so a
+scheduled scan arriving while the same scan runs is skipped, and Run now gets a 409.
 """
 from __future__ import annotations
 
 import logging
 
-from celery import shared_task
-from celery.exceptions import SoftTimeLimitExceeded
-from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
+from celery import chord, group, shared_task
+from celery.exceptions import Ignore, SoftTimeLimitExceeded
 
 from dashboard import events
 from dashboard.db import write_transaction
-from dashboard.models import ACTIVE_STATES, TaskRun, TaskRunChunk, utcnow
+from dashboard.models import utcnow
 from dashboard.services import scans
 from dashboard.services.errors import Conflict
+from dashboard.services.scans import chunks
 from dashboard.services.scans import runs as task_runs
 from worker.celery_app import QUEUE
 from worker.common import TRANSIENT, cfg, task_session
@@ -30,92 +38,120 @@ from worker.common import TRANSIENT, cfg, task_session
 log = logging.getLogger(__name__)
 
 
-def start_scan(task, name: str, task_run_id: int | None, trigger: str) -> dict:
-    """Plan the run (making it, for scheduled runs) and queue its chunks."""
+def stale_after():
+    """TASK_RUN_STALE_SECONDS of the worker's configuration."""
+    return task_runs.stale_after(cfg().TASK_RUN_STALE_SECONDS)
+
+
+def start_scan(task, name: str, task_run_id: int | None, trigger: str):
+    """Plan the run (making it, for scheduled runs) and replace this task by its chord."""
     with task_session() as session:
         if task_run_id is None:
             try:
-                run = task_runs.create_run(session, name, trigger)
+                run = task_runs.create_run(session, name, trigger, stale_after=stale_after())
             except Conflict as exc:
                 log.info("%s not started: %s", name, exc.message)
                 return {"skipped": exc.message}
         else:
-            run = session.get(TaskRun, task_run_id)
-        if run is None or run.state not in ACTIVE_STATES or run.chunks_total:
-            # Finished, or a redelivery of a coordinator that already queued its chunks.
-            return {"task_run_id": getattr(run, "id", None), "state": getattr(run, "state", None)}
-        with write_transaction(session):
-            run = session.get(TaskRun, run.id, populate_existing=True)
-            chunks = scans.plan(session, name, cfg().SCAN_CHUNK_SIZE)
-            task_runs.start(session, run, total=sum(last - first + 1 for first, last in chunks))
-            run.scan_now = utcnow()
-            run.chunks_total = len(chunks)
-            run.celery_id = task.request.id
-            if not chunks:
-                task_runs.finish(run)
+            run = task_runs.fresh(session, task_run_id)
+        if run is None:
+            return {"skipped": f"no task run {task_run_id}"}
+        if run.state in task_runs.FINAL_STATES:
+            return task_runs.outcome(run)
+        if run.chunks_total:
+            # A redelivery of a coordinator that already replaced itself: the chord it sent
+            # stores the result under this task id.
+            raise Ignore()
+        try:
+            with write_transaction(session):
+                plan = scans.plan(session, name, cfg().SCAN_CHUNK_SIZE)
+                run = task_runs.start(session, run.id, chunks=plan, scan_now=utcnow(),
+                                      celery_id=task.request.id)
+        except task_runs.IllegalTransition:
+            run = task_runs.fresh(session, run.id)
+            if run.state in task_runs.FINAL_STATES:  # reaped or failed meanwhile
+                return task_runs.outcome(run)
+            raise Ignore() from None  # another delivery of this task started the run just now
+        except TRANSIENT as exc:
+            # Retried with the run's id, so a scheduled run is not made a second time.
+            setback(task, session, run.id, exc, task_run_id=run.id, trigger=trigger)
         events.publish_task_run(run)
-        for first, last in chunks:
-            scan_chunk.apply_async(kwargs={"task_run_id": run.id, "name": name, "first": first,
-                                           "last": last}, queue=QUEUE)
-        return {"task_run_id": run.id, "chunks": len(chunks)}
+        if not plan:
+            return task_runs.outcome(run)
+        header = group(scan_chunk.si(task_run_id=run.id, name=name, first=first, last=last)
+                       .set(queue=QUEUE) for first, last in plan)
+        # `name` only labels the finishing task where people look (Flower lists kwargs).
+        finish = finish_scan.si(task_run_id=run.id, name=name).set(queue=QUEUE)
+        return task.replace(chord(header, finish))
 
 
+def setback(task, session, run_id: int, exc: Exception, **retry_kwargs):
+    """A transient error: the run is `retrying` and the task is retried with backoff; once
+    its retries are used up, the run fails. Raises either way."""
+    error = f"{type(exc).__name__}: {exc}"
+    session.rollback()
+    if task.request.retries >= task.max_retries:
+        _record(session, task_runs.fail, run_id, error)
+        raise exc
+    _record(session, task_runs.retrying, run_id, error)
+    kwargs = {**task.request.kwargs, **retry_kwargs} if retry_kwargs else None
+    raise task.retry(exc=exc, kwargs=kwargs, countdown=min(2 ** task.request.retries, 30))
+
+
+def _record(session, transition, run_id: int, error: str) -> None:
+    """Apply `transition` (runs.retrying or runs.fail) and publish the run; best effort: the
+    database may be what failed, and the task's own retry or failure must still happen."""
+    try:
+        with write_transaction(session):
+            run = transition(session, run_id, error)
+        events.publish_task_run(run)
+    except task_runs.IllegalTransition as refused:
+        log.info("run %s: %s", run_id, refused.message)
+    except TRANSIENT as again:
+        log.warning("run %s: could not record %s: %s", run_id, transition.__name__, again)
+
+
+# autoretry_for covers a transient error outside the chunk's own handling (opening the
+# session); inside it, `setback` records the retry on the run first.
 @shared_task(name="scan_chunk", bind=True, acks_late=True, autoretry_for=TRANSIENT,
              retry_backoff=True, retry_backoff_max=30, max_retries=8, soft_time_limit=600,
              time_limit=660)
 def scan_chunk(self, task_run_id: int, name: str, first: int, last: int) -> dict:
-    """One id range of a run: notify, record the chunk and the counts, finish the run last."""
+    """One id range of a run, exactly once: notify, record, publish (see chunks.py)."""
     with task_session() as session:
-        run = session.get(TaskRun, task_run_id)
-        if run is None or run.state != "running":
-            return {"skipped": "the run is not running"}
         try:
-            with write_transaction(session):
-                chunk = TaskRunChunk(task_run_id=task_run_id, first_id=first, last_id=last)
-                session.add(chunk)
-                session.flush()  # a chunk done before: IntegrityError, nothing else happens
-                result = scans.scan_chunk(session, name, first, last, now=run.scan_now,
-                                          task_run_id=task_run_id, tz=cfg().CELERY_TIMEZONE)
-                chunk.scanned, chunk.notified, chunk.skipped = (
-                    result.scanned, result.notified, result.skipped)
-                session.execute(update(TaskRun).where(TaskRun.id == task_run_id).values(
-                    progress_done=TaskRun.progress_done + (last - first + 1),
-                    scanned=TaskRun.scanned + result.scanned,
-                    notified=TaskRun.notified + result.notified,
-                    skipped=TaskRun.skipped + result.skipped,
-                    chunks_done=TaskRun.chunks_done + 1, heartbeat_at=utcnow()))
-        except IntegrityError:
-            session.rollback()
-            return {"duplicate": True}
-        except TRANSIENT:
-            raise  # retried with backoff; the rolled-back chunk is redone in full
+            return chunks.run_chunk(session, task_run_id, name, first, last,
+                                    tz=cfg().CELERY_TIMEZONE, publisher=events)
+        except TRANSIENT as exc:
+            setback(self, session, task_run_id, exc)  # the rolled-back chunk is redone in full
         except (Exception, SoftTimeLimitExceeded) as exc:
             session.rollback()
-            _fail(session, task_run_id, f"{type(exc).__name__}: {exc}")
+            _record(session, task_runs.fail, task_run_id, f"{type(exc).__name__}: {exc}")
             raise
-        events.publish_notifications(session, result.notification_ids)
-        _finish_if_complete(session, task_run_id)
-        return {"task_run_id": task_run_id, "first": first, **result.counts()}
 
 
-def _finish_if_complete(session, task_run_id: int) -> None:
-    """Mark the run succeeded once every chunk is in (only one chunk's update can do it)."""
-    now = utcnow()
-    with write_transaction(session):
-        session.execute(update(TaskRun).where(
-            TaskRun.id == task_run_id, TaskRun.state == "running",
-            TaskRun.chunks_done >= TaskRun.chunks_total).values(
-            state="succeeded", finished_at=now, progress_done=TaskRun.progress_total))
-    events.publish_task_run(session.get(TaskRun, task_run_id, populate_existing=True))
+@shared_task(name="finish_scan", bind=True, acks_late=True, autoretry_for=TRANSIENT,
+             max_retries=None)
+def finish_scan(self, task_run_id: int, name: str | None = None) -> dict:
+    """The chord's end: the run's result once it is final (succeeded or failed).
 
-
-def _fail(session, task_run_id: int, error: str) -> None:
-    """Mark a running run failed and say so."""
-    with write_transaction(session):
-        session.execute(update(TaskRun).where(TaskRun.id == task_run_id,
-                                              TaskRun.state.in_(ACTIVE_STATES))
-                        .values(state="failed", error=error[:2000], finished_at=utcnow()))
-    events.publish_task_run(session.get(TaskRun, task_run_id, populate_existing=True))
+    Fired early (a chunk delivered twice counts in the chord before the other copy has
+    published), it looks again shortly; a run whose worker went silent is reaped here as by
+    the reaper, so this never waits forever.
+    """
+    with task_session() as session:
+        run = task_runs.fresh(session, task_run_id)
+        if run is not None and run.state not in task_runs.FINAL_STATES:
+            with write_transaction(session):
+                reaped = task_runs.reap_stale(session, stale_after=stale_after())
+            for run_id in reaped:
+                events.publish_task_run(task_runs.fresh(session, run_id))
+            run = task_runs.fresh(session, task_run_id)
+        if run is None:
+            return {"skipped": f"no task run {task_run_id}"}
+        if run.state not in task_runs.FINAL_STATES:
+            raise self.retry(countdown=min(0.1 * 2 ** self.request.retries, 2.0))
+        return task_runs.outcome(run)
 
 
 def _scan_task(name: str):
@@ -130,6 +166,6 @@ def _scan_task(name: str):
     return coordinator
 
 
-check_low_credit_wallets = _scan_task("check_low_credit_wallets")
-check_critical_credit_wallets = _scan_task("check_critical_credit_wallets")
-analyze_high_usage = _scan_task("analyze_high_usage")
+#: The coordinator task of every scan of the catalogue, by name (`TASKS[name].delay()`).
+TASKS = {name: _scan_task(name) for name in scans.SCANS}
+globals().update(TASKS)  # `from worker.scan_tasks import <scan name>` keeps working

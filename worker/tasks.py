@@ -75,8 +75,9 @@ def check_wallet_after_transaction(self, wallet_id: int, transaction_id: int | N
 def reap_stale_task_runs():
     """Mark runs whose worker died as failed."""
     with task_session() as session:
-        ids = task_runs.reap_stale(session)
-        session.commit()
+        with write_transaction(session):
+            ids = task_runs.reap_stale(
+                session, stale_after=task_runs.stale_after(cfg().TASK_RUN_STALE_SECONDS))
         for run in session.scalars(select(TaskRun).where(TaskRun.id.in_(ids))):
             events.publish_task_run(run)
         return {"failed": ids}

@@ -10,6 +10,7 @@ from ..db import Session
 from ..models import RUN_STATES, TRIGGERS, utcnow
 from ..services.scans import control as scan_control
 from ..services.scans import history as task_history
+from ..services.scans import runs as task_runs
 from ..services.serialize import iso, task_run_json
 from ..services.wallets import parse_cursor_id, parse_limit
 from .helpers import listing, operator_only, staff_only
@@ -41,7 +42,9 @@ def list_scans():
 @operator_only
 def run_scan(name: str):
     """Run now: 202 with the queued task run; 409 while the same scan is queued or running."""
-    run = scan_control.request_run(Session, name, "manual", current_user, dispatch.send)
+    run = scan_control.request_run(Session, name, "manual", current_user, dispatch.send,
+                                   stale_after=task_runs.stale_after(
+                                       current_app.config["TASK_RUN_STALE_SECONDS"]))
     events.publish_task_run(run)
     return jsonify(task_run=task_run_json(run)), 202
 

@@ -53,6 +53,9 @@ class TaskRun(Base):
     scan_now: Mapped[datetime | None] = mapped_column(UTCDateTime())
     chunks_total: Mapped[int] = mapped_column(Integer, default=0)
     chunks_done: Mapped[int] = mapped_column(Integer, default=0)
+    # Chunks whose notifications have been published: the run succeeds when this reaches
+    # chunks_total, never while a chunk that has committed is still publishing.
+    chunks_published: Mapped[int] = mapped_column(Integer, default=0)
 
     @property
     def duration_seconds(self) -> float | None:
@@ -77,3 +80,6 @@ class TaskRunChunk(Base):
     notified: Mapped[int] = mapped_column(Integer, default=0)
     skipped: Mapped[int] = mapped_column(Integer, default=0)
     finished_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Set once the chunk's notifications were published; a redelivered chunk that finds its
+    # row without it publishes them (its first delivery died between commit and publish).
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -5,7 +5,7 @@ refresh themselves through their own routes on `task-run-updated`.
 """
 from __future__ import annotations
 
-from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_htmx import make_response
 from flask_login import current_user
 
@@ -19,6 +19,7 @@ from ..services.ids import parse_id
 from ..services.scans import SCANS
 from ..services.scans import control as scan_control
 from ..services.scans import history as task_history
+from ..services.scans import runs as task_runs
 from .access import operator_required, staff_required
 from .fragments import fragment_requested, page_or_fragment, tz
 from .overview import feed_items
@@ -54,7 +55,9 @@ def run_now(name: str):
     """
     scan_control.check_name(name)
     try:
-        run = scan_control.request_run(Session, name, "manual", current_user, dispatch.send)
+        run = scan_control.request_run(Session, name, "manual", current_user, dispatch.send,
+                                       stale_after=task_runs.stale_after(
+                                           current_app.config["TASK_RUN_STALE_SECONDS"]))
     except (Conflict, Unavailable) as exc:
         Session.rollback()
         if fragment_requested():

@@ -2,17 +2,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from worker.celery_app import beat_schedule
-
+from ...db import write_transaction
 from ...models import TaskRun
 from ..errors import NotFound
 from . import runs as task_runs
-from .catalogue import DESCRIPTIONS, next_run
-from .passes import SCANS
+from .catalogue import SCANS, next_run
 
 
 @dataclass
@@ -27,7 +25,7 @@ class ScanInfo:
 
 
 def check_name(name: str) -> str:
-    """404 for anything that is not one of the three scans."""
+    """404 for anything that is not a scan of the catalogue."""
     if name not in SCANS:
         raise NotFound(f"No scan named {name!r}.")
     return name
@@ -35,31 +33,31 @@ def check_name(name: str) -> str:
 
 def describe(session, now: datetime, tz: str) -> list[ScanInfo]:
     """Every scan with its schedule, next run (local time), last and active run."""
-    schedule = beat_schedule()
     infos = []
-    for name in SCANS:
-        last = session.scalars(select(TaskRun).where(TaskRun.task == name)
+    for scan in SCANS.values():
+        last = session.scalars(select(TaskRun).where(TaskRun.task == scan.name)
                                .order_by(TaskRun.id.desc()).limit(1)).first()
-        infos.append(ScanInfo(name, DESCRIPTIONS[name],
-                              next_run(schedule[name]["schedule"], now, tz), last,
-                              task_runs.active_run(session, name)))
+        infos.append(ScanInfo(scan.name, scan.description, next_run(scan.schedule, now, tz),
+                              last, task_runs.active_run(session, scan.name)))
     return infos
 
 
-def request_run(session, name: str, trigger: str, user, send) -> TaskRun:
+def request_run(session, name: str, trigger: str, user, send, *,
+                stale_after: timedelta) -> TaskRun:
     """Record a queued run and hand it to the worker (409 while that scan is active).
 
-    `send(task_name, **kwargs)` queues the task; if the broker is down the run is marked
+    Runs silent for `stale_after` (TASK_RUN_STALE_SECONDS) are reaped first. `send(task_name,
+    **kwargs)` queues the task and returns its id; if the broker is down the run is marked
     failed with the reason, and the error propagates (a 503 for the web).
     """
     check_name(name)
-    run = task_runs.create_run(session, name, trigger, user=user)
-    session.commit()
+    run = task_runs.create_run(session, name, trigger, user=user, stale_after=stale_after)
     try:
-        run.celery_id = send(name, task_run_id=run.id, trigger=trigger)
+        celery_id = send(name, task_run_id=run.id, trigger=trigger)
     except Exception as exc:
-        task_runs.fail(run, f"Could not queue the scan: {exc}")
-        session.commit()
+        with write_transaction(session):
+            task_runs.fail(session, run.id, f"Could not queue the scan: {exc}")
         raise
-    session.commit()
-    return run
+    with write_transaction(session):
+        task_runs.set_celery_id(session, run.id, celery_id)
+    return task_runs.fresh(session, run.id)

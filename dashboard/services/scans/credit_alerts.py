@@ -182,6 +182,17 @@ def _json(pairs: dict) -> json_object:
     return json_object(*(part for item in pairs.items() for part in item))
 
 
+def credit_pass(session, kind: str, first: int, last: int, *, now: datetime, tz: str,
+                task_run_id: int | None = None) -> AlertPass:
+    """One chunk of a low or critical credit scan: the wallets with ids first..last.
+
+    `tz` is unused (alert windows are counted in hours); every pass takes it (catalogue).
+    """
+    where = Wallet.__table__.c.id.between(first, last)
+    refresh_states(session, where, now)
+    return alert_pass(session, kind, where, now, task_run_id=task_run_id)
+
+
 def check_wallets(session, where, now: datetime, *, task_run_id: int | None = None
                   ) -> dict[str, AlertPass]:
     """Refresh state and claim both kinds of alert for the matching wallets.

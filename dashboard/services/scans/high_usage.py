@@ -32,6 +32,11 @@ class UsageFindings:
     skipped: int = 0
     notification_ids: list[int] = field(default_factory=list)
 
+    @property
+    def notified(self) -> int:
+        """Notifications this pass stored."""
+        return len(self.notification_ids)
+
 
 def local_day(now: datetime, tz: str) -> str:
     """The local calendar date, the unit of high-usage de-duplication."""
@@ -95,3 +100,10 @@ def analyze(session, where, now: datetime, *, tz: str = "Africa/Johannesburg",
     found.notification_ids = notifications.store(session, pending)
     found.skipped = len(pending) - len(found.notification_ids)
     return found
+
+
+def usage_pass(session, kind: str, first: int, last: int, *, now: datetime, tz: str,
+               task_run_id: int | None = None) -> UsageFindings:
+    """One chunk of the high-usage scan: the meters with ids first..last (`kind` is always
+    high_usage; every pass takes it, see the catalogue)."""
+    return analyze(session, Meter.id.between(first, last), now, tz=tz, task_run_id=task_run_id)

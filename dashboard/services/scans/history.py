@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from ...models import RUN_STATES, TRIGGERS, Notification, TaskRun
 from ..errors import NotFound, ValidationFailed
-from .passes import SCANS
+from .catalogue import SCANS
 
 
 @dataclass

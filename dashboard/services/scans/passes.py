@@ -1,8 +1,9 @@
-"""The three scheduled scans, set-based and worked in chunks of id ranges.
+"""The scans of the catalogue, set-based and worked in chunks of id ranges.
 
 Each chunk runs a fixed number of statements (see credit_alerts and high_usage) and is
 committed on its own, so memory stays flat, locks stay short and progress can be published.
-Routes, tasks, the CLI and the benchmarks all call `run_scan`.
+The worker and the CLI run chunks as parts of a task run (`chunks`); the benchmarks and the
+tests call `run_scan`, which runs every chunk here without a run.
 """
 from __future__ import annotations
 
@@ -13,15 +14,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from ...db import write_transaction
-from ...models import Meter, Wallet
-from . import credit_alerts, high_usage
+from .catalogue import SCANS
 
-SCANS = {
-    # Celery task name: (what it looks for, the table it walks)
-    "check_low_credit_wallets": "low_credit",
-    "check_critical_credit_wallets": "critical_credit",
-    "analyze_high_usage": "high_usage",
-}
 DEFAULT_CHUNK = 20_000
 
 
@@ -52,8 +46,7 @@ def id_range(session, model) -> tuple[int, int]:
 
 def plan(session, name: str, chunk_size: int = DEFAULT_CHUNK) -> list[tuple[int, int]]:
     """The id ranges (first, last) that cover the scan's table, in chunks of `chunk_size`."""
-    model = Meter if SCANS[name] == "high_usage" else Wallet
-    lo, hi = id_range(session, model)
+    lo, hi = id_range(session, SCANS[name].model)
     return [(start, min(start + chunk_size - 1, hi)) for start in range(lo, hi + 1, chunk_size)]
 
 
@@ -61,13 +54,15 @@ def scan_chunk(session, name: str, first: int, last: int, *, now: datetime,
                task_run_id: int | None = None, tz: str = "Africa/Johannesburg") -> ScanResult:
     """One chunk of scan `name` over ids first..last, in the caller's transaction.
 
-    The chunk subtasks of the worker call this, so several workers (or hosts) can share one
-    scan; `run_scan` below calls it in a loop for the CLI and the benchmarks.
+    `chunks.work` calls this for the worker's chunk tasks and the CLI, so several workers (or
+    hosts) can share one scan; `run_scan` below calls it in a loop for the benchmarks.
     """
-    result = ScanResult(scan=name, chunks=1)
-    result.notification_ids = _chunk(session, SCANS[name], first, last, now, task_run_id,
-                                     result, tz)
-    return result
+    scan = SCANS[name]
+    found = scan.run_pass(session, scan.kind, first, last, now=now, tz=tz,
+                          task_run_id=task_run_id)
+    return ScanResult(scan=name, scanned=found.scanned, notified=found.notified,
+                      skipped=found.skipped, chunks=1,
+                      notification_ids=found.notification_ids)
 
 
 def run_scan(session, name: str, *, now: datetime, task_run_id: int | None = None,
@@ -79,9 +74,7 @@ def run_scan(session, name: str, *, now: datetime, task_run_id: int | None = Non
     count ids of the walked table. `keep_ids=False` drops the created notification ids (the
     benchmarks at a million wallets do not need them).
     """
-    kind = SCANS[name]
-    model = Meter if kind == "high_usage" else Wallet
-    lo, hi = id_range(session, model)
+    lo, hi = id_range(session, SCANS[name].model)
     session.commit()
     total = max(hi - lo + 1, 0)
     result = ScanResult(scan=name)
@@ -93,30 +86,15 @@ def run_scan(session, name: str, *, now: datetime, task_run_id: int | None = Non
         # INSERT could not upgrade a snapshot another scan had since written past, and SQLite
         # fails that at once with "database is locked" instead of waiting its turn.
         with write_transaction(session):
-            ids = _chunk(session, kind, start, end, now, task_run_id, result, tz)
+            done = scan_chunk(session, name, start, end, now=now, task_run_id=task_run_id,
+                              tz=tz)
+        result.scanned += done.scanned
+        result.notified += done.notified
+        result.skipped += done.skipped
         result.chunks += 1
         if keep_ids:
-            result.notification_ids.extend(ids)
+            result.notification_ids.extend(done.notification_ids)
         if progress:
             progress(end - lo + 1, total, result)
         start = end + 1
     return result
-
-
-def _chunk(session, kind: str, start: int, end: int, now: datetime, task_run_id, result,
-           tz: str) -> list[int]:
-    """One chunk of one scan; adds its counts to `result`, returns new notification ids."""
-    if kind == "high_usage":
-        found = high_usage.analyze(session, Meter.id.between(start, end), now, tz=tz,
-                                   task_run_id=task_run_id)
-        result.scanned += found.scanned
-        result.notified += len(found.notification_ids)
-        result.skipped += found.skipped
-        return found.notification_ids
-    where = Wallet.__table__.c.id.between(start, end)
-    credit_alerts.refresh_states(session, where, now)
-    done = credit_alerts.alert_pass(session, kind, where, now, task_run_id=task_run_id)
-    result.scanned += done.scanned
-    result.notified += done.notified
-    result.skipped += done.skipped
-    return done.notification_ids
