@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from dashboard import events
 from dashboard.db import write_transaction
+from dashboard.errors import http_status
 from dashboard.models import ACTIVE_STATES, RUN_STATES, Notification, TaskRun, TaskRunChunk, Wallet
 from dashboard.services.scans import chunks, plan
 from dashboard.services.scans import runs as task_runs
@@ -120,7 +121,7 @@ def test_a_finished_run_refuses_every_move(db, final):
     for move in moves:
         with pytest.raises(task_runs.IllegalTransition) as refused:
             move()
-        assert refused.value.status == 409 and final in refused.value.message
+        assert http_status(refused.value) == 409 and final in refused.value.message
         db.rollback()
     if final == "failed":
         with write_transaction(db):
