@@ -274,3 +274,52 @@ def tree_cpu_seconds(pid: int) -> float:
         except (OSError, IndexError, ValueError):
             continue  # the process ended meanwhile
     return total
+
+
+def _family(pid: int) -> set[int]:
+    """`pid` and all its descendants (our workers and their pool processes)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        found.add(p)
+        todo.extend(children.get(p, []))
+    return found
+
+
+def others_using(path: Path) -> list[str]:
+    """Processes outside this bench that have the database file open ('pid command')."""
+    names = {str(path), f"{path}-wal", f"{path}-shm"}
+    mine = _family(os.getpid())
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) in mine:
+            continue
+        try:
+            if any(os.readlink(fd) in names for fd in (entry / "fd").iterdir()):
+                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:120]
+                found.append(f"{entry.name} {cmd.strip()}")
+        except OSError:
+            continue
+    return found
+
+
+def wait_until_free(path: Path, patience: float) -> None:
+    """Wait while another benchmark uses the shared file: resetting its alerts under it would
+    spoil both measurements. Gives up after `patience` seconds."""
+    deadline = time.monotonic() + patience
+    while users := others_using(path):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{path.name} still in use by: {'; '.join(users)}")
+        log(f"{path.name} is in use by {'; '.join(users)}: waiting")
+        time.sleep(30)
+
+
+# --- one database, either kind --------------------------------------------------------------
