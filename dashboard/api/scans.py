@@ -44,8 +44,8 @@ def run_scan(name: str):
     """Run now: 202 with the queued task run; 409 while the same scan is queued or running."""
     run = scan_control.request_run(Session, name, "manual", current_user, dispatch.send,
                                    stale_after=task_runs.stale_after(
-                                       current_app.config["TASK_RUN_STALE_SECONDS"]))
-    events.publish_task_run(run)
+                                       current_app.config["TASK_RUN_STALE_SECONDS"]),
+                                   announce=events.publish_task_run)
     return jsonify(task_run=task_run_json(run)), 202
 
 

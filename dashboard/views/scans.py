@@ -57,7 +57,8 @@ def run_now(name: str):
     try:
         run = scan_control.request_run(Session, name, "manual", current_user, dispatch.send,
                                        stale_after=task_runs.stale_after(
-                                           current_app.config["TASK_RUN_STALE_SECONDS"]))
+                                           current_app.config["TASK_RUN_STALE_SECONDS"]),
+                                       announce=events.publish_task_run)
     except (Conflict, Unavailable) as exc:
         Session.rollback()
         if fragment_requested():
@@ -65,7 +66,6 @@ def run_now(name: str):
                                  trigger="task-run-updated")
         flash(exc.message, "error")
         return _index_page(http_status(exc))
-    events.publish_task_run(run)
     if fragment_requested():
         return make_response(render_template("scans/_scan.html", scan=_one(name)),
                              trigger="task-run-updated")
