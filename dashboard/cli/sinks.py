@@ -70,6 +70,7 @@ class SmsSink(ThreadingHTTPServer):
     outbox with a folder) and answered by `answer(record)` → (status, headers) or 200."""
 
     daemon_threads = True
+    request_queue_size = 128  # many senders at once must queue, not be refused
 
     def __init__(self, port: int, *, folder=None, host: str = "127.0.0.1", answer=None):
         """Bind; `start` serves."""

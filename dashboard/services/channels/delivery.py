@@ -31,6 +31,7 @@ from sqlalchemy import (
     exists,
     false,
     func,
+    literal,
     not_,
     or_,
     select,
@@ -47,6 +48,7 @@ from ...models import (
     Unit,
     Wallet,
 )
+from ...models.types import UTCDateTime
 from ..errors import Conflict, NotFound
 from ..sqlfuncs import add_hours
 from .preferences import DEFAULT_QUIET, URGENT, hhmm
@@ -175,8 +177,9 @@ def _quiet_hours(session, ids: list[int], now: datetime, tz: str, kind) -> list[
     zone = ZoneInfo(tz)
     local = now.astimezone(zone)
     minute = local.hour * 60 + local.minute
-    today = datetime.combine(local.date(), time.min, zone)
-    tomorrow = datetime.combine(local.date() + timedelta(days=1), time.min, zone)
+    today = literal(datetime.combine(local.date(), time.min, zone), UTCDateTime())
+    tomorrow = literal(datetime.combine(local.date() + timedelta(days=1), time.min, zone),
+                       UTCDateTime())
     start, end = _quiet("start_minute", DEFAULT_QUIET[0]), _quiet("end_minute", DEFAULT_QUIET[1])
     inside = case((start < end, and_(start <= minute, minute < end)),
                   (start > end, or_(start <= minute, minute < end)), else_=False)
