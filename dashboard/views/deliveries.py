@@ -25,7 +25,7 @@ PAGE_SIZE = 50
 def _context(form, before_id: int | None, message: str | None = None) -> dict:
     """The table for the form's filters (bad filters are named on the form and ignored)."""
     try:
-        channel, status = log.parse_filters(form.channel.data, form.status.data)
+        channel, status = log.parse_filters(form.channel.data, form.state.data)
     except ValidationFailed as exc:
         form.refuse(exc)
         channel = status = None

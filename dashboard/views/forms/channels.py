@@ -91,6 +91,6 @@ class DeliveryFilterForm(Form):
                                                           if c != "sms" else "SMS"
                                                           for c in CHANNELS}},
                           validate_choice=False)
-    status = SelectField(choices={"": "Any status", **{s: STATUS_NAMES[s]
-                                                       for s in DELIVERY_STATUSES}},
-                         validate_choice=False)
+    # Sent as `status`; not named so here, where Form.status is the answer's status code.
+    state = SelectField(name="status", choices={"": "Any status", **{
+        s: STATUS_NAMES[s] for s in DELIVERY_STATUSES}}, validate_choice=False)
