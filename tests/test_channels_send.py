@@ -11,8 +11,6 @@ import time
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
-
 from dashboard.db import Session
 from dashboard.models import NotificationDelivery, QuietHours, utcnow
 from dashboard.services import notifications
