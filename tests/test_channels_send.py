@@ -16,15 +16,10 @@ from dashboard.models import NotificationDelivery, QuietHours, utcnow
 from dashboard.services import notifications
 from dashboard.services.channels import delivery, preferences
 from dashboard.services.scans import credit_alerts
-from tests import factories
-from tests.channels_kit import (  # noqa: F401 - fixtures
-    deliveries,
-    drain_all,
-    limiter,
-    providers,
-    resident_with,
-    settings_for,
-)
+from tests import channels_kit, factories
+from tests.channels_kit import deliveries, drain_all, resident_with, settings_for
+
+providers, limiter = channels_kit.providers, channels_kit.limiter  # fixtures
 
 D = NotificationDelivery
 
@@ -275,7 +270,7 @@ def test_a_scan_alerting_1000_residents_sends_each_once(db, providers, limiter):
     db.flush()
     today = utcnow().date()
     db.add_all([Occupancy(unit_id=u, person_id=p.id, role="tenant", is_primary=True,
-                          start_date=today - timedelta(days=1)) for u, p in zip(units, people)])
+                          start_date=today - timedelta(days=1)) for u, p in zip(units, people, strict=True)])
     db.add_all([User(email=f"r{p.id}@login.test", password_hash="x", role="resident",
                      person_id=p.id) for p in people])
     db.commit()

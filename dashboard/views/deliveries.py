@@ -15,7 +15,7 @@ from ..services.channels import delivery, log
 from ..services.errors import Unavailable, ValidationFailed
 from ..services.ids import parse_id
 from .access import operator_required, staff_required
-from .forms.channels import CHANNEL_NAMES, STATUS_NAMES, DeliveryFilterForm
+from .forms.channels import CHANNEL_TITLES, STATUS_NAMES, DeliveryFilterForm
 from .fragments import fragment_requested, page_or_fragment
 
 bp = Blueprint("deliveries", __name__, url_prefix="/deliveries")
@@ -36,7 +36,7 @@ def _context(form, before_id: int | None, message: str | None = None) -> dict:
         User.id.in_(ids)))} if ids else {}
     return {"rows": rows, "form": form, "before": before_id, "next_cursor": next_cursor,
             "args": {k: v for k, v in (("channel", channel), ("status", status)) if v},
-            "recipients": names, "channel_names": CHANNEL_NAMES, "status_names": STATUS_NAMES,
+            "recipients": names, "channel_names": CHANNEL_TITLES, "status_names": STATUS_NAMES,
             "message": message}
 
 

@@ -17,7 +17,8 @@ from .base import Form, strip
 ALERT_NAMES = {"low_credit": "Low credit", "critical_credit": "Critical credit",
                "topup_success": "Top-up received", "purchase_success": "Purchase made",
                "high_usage": "High usage"}
-CHANNEL_NAMES = {"in_app": "In-app", "email": "email", "sms": "SMS"}
+CHANNEL_NAMES = {"in_app": "In-app", "email": "email", "sms": "SMS"}  # within a sentence
+CHANNEL_TITLES = {"in_app": "In-app", "email": "Email", "sms": "SMS"}  # on their own
 STATUS_NAMES = {"pending": "Pending", "held": "Held", "sending": "Sending", "sent": "Sent",
                 "failed": "Failed", "suppressed": "Suppressed"}
 
@@ -87,8 +88,7 @@ class ContactForm(Form):
 class DeliveryFilterForm(Form):
     """The Deliveries page's filter (a GET form): channel and status."""
 
-    channel = SelectField(choices={"": "Email and SMS", **{c: CHANNEL_NAMES[c].capitalize()
-                                                          if c != "sms" else "SMS"
+    channel = SelectField(choices={"": "Email and SMS", **{c: CHANNEL_TITLES[c]
                                                           for c in CHANNELS}},
                           validate_choice=False)
     # Sent as `status`; not named so here, where Form.status is the answer's status code.
