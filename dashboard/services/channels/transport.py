@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextvars
 import smtplib
 import socket
+import ssl
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -116,7 +117,39 @@ def observe() -> None:
         requests.Session.send = _send
         smtplib.SMTP.connect = _connect
         smtplib.SMTP.sendmail = _sendmail
+        _reuse_tls_contexts()
         _done = True
+
+
+_local = threading.local()
+
+
+class _TLSContexts:
+    """`ssl` as Apprise's SMTP module sees it, except that the default context is made once
+    per thread: Apprise makes one per email, even for plain SMTP, and loading the system's
+    certificates took 20 ms of the 29 ms an email cost (bench/RESULTS.md, round 3). A context
+    that a send switched to no verification (`?verify=no`) is never handed out again."""
+
+    def __getattr__(self, name):
+        """Everything else is the real module."""
+        return getattr(ssl, name)
+
+    def create_default_context(self, *args, **kwargs):
+        """This thread's verifying default context (a fresh one for any other arguments)."""
+        if args or kwargs:
+            return ssl.create_default_context(*args, **kwargs)
+        context = getattr(_local, "tls", None)
+        if context is None or context.verify_mode != ssl.CERT_REQUIRED \
+                or not context.check_hostname:
+            context = _local.tls = ssl.create_default_context()
+        return context
+
+
+def _reuse_tls_contexts() -> None:
+    """Give Apprise's SMTP connection code the per-thread TLS contexts."""
+    from apprise.plugins.email import smtp as apprise_smtp
+
+    apprise_smtp.ssl = _TLSContexts()
 
 
 def _text(value) -> str:
