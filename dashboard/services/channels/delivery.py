@@ -107,13 +107,14 @@ def _estate_delay():
     return (select(Estate.sms_delay_minutes)
             .join(Unit, Unit.estate_id == Estate.id).join(Wallet, Wallet.unit_id == Unit.id)
             .join(Notification, Notification.wallet_id == Wallet.id)
-            .where(Notification.id == D.notification_id).scalar_subquery())
+            .where(Notification.id == D.notification_id).correlate(D).scalar_subquery())
 
 
 def _quiet(column: str, default: int):
     """The delivery's recipient's quiet-hours start or end (minutes), default if none."""
     return func.coalesce(select(getattr(QuietHours, column))
-                         .where(QuietHours.user_id == D.user_id).scalar_subquery(), default)
+                         .where(QuietHours.user_id == D.user_id).correlate(D)
+                         .scalar_subquery(), default)
 
 
 def _update(session, ids: list[int], where, values: dict) -> list[int]:
@@ -138,7 +139,7 @@ def triage(session, ids: list[int], now: datetime, *, tz: str, configured: dict[
                     channel=channel.upper() if channel == "sms" else channel,
                     setting=SETTINGS[channel])})
     kind = select(Notification.type).where(Notification.id == D.notification_id) \
-        .scalar_subquery()
+        .correlate(D).scalar_subquery()  # the delivery being updated, even inside EXISTS
     turned_off = exists(select(ChannelPreference.user_id).where(
         ChannelPreference.user_id == D.user_id, ChannelPreference.type == kind,
         case((D.channel == "email", ChannelPreference.email), else_=ChannelPreference.sms)
