@@ -35,6 +35,11 @@ def _flag(value: str) -> bool:
     return value == "1"
 
 
+def _seconds_list(value: str) -> tuple[float, ...]:
+    """"60,180,480" → (60.0, 180.0, 480.0): the waits before each retry."""
+    return tuple(float(part) for part in value.split(",") if part.strip())
+
+
 def _default_sqlite_url(_cls=None) -> str:
     """The embedded default: a SQLite file under instance/ (WAL mode is set on connect)."""
     instance = BASE_DIR / "instance"
@@ -116,6 +121,25 @@ class Config:
     LOG_LEVEL = Env("INFO")
     # /metrics is open on a private network; set a token to require `Authorization: Bearer`.
     METRICS_TOKEN = Env()
+    # -- channels beyond in-app (services/channels) --------------------------------------
+    # Apprise URLs in which {email} / {phone} stand for the recipient's address; unset, the
+    # channel is off and its deliveries are suppressed. README "Channels" has examples.
+    EMAIL_URL = Env()
+    SMS_URL = Env()
+    # Where residents open the dashboard: the links in emails.
+    PUBLIC_URL = Env("http://127.0.0.1:5000")
+    SMS_RATE_PER_SECOND = Env(10.0, float)  # per channel, across every worker process
+    EMAIL_RATE_PER_SECOND = Env(50.0, float)
+    CHANNEL_TIMEOUT_SECONDS = Env(10.0, float)  # connect and read, per send
+    DELIVERY_CONCURRENCY = Env(8, int)  # sends in flight per worker process and channel
+    # Waits before the 2nd..5th attempt after a transient error: 5 attempts over 30 minutes.
+    DELIVERY_RETRY_SECONDS = Env((60.0, 180.0, 480.0, 1080.0), _seconds_list)
+    # A delivery left `sending` this long (its worker died mid-send) is failed "outcome
+    # unknown" and never sent again by itself. Keep it above CHANNEL_TIMEOUT_SECONDS.
+    DELIVERY_SENDING_TIMEOUT = Env(120.0, float)
+    DELIVERY_SWEEP_SECONDS = Env(30.0, float)  # beat: release held, fail stale, resend due
+    # Development: what the local SMTP server and SMS sink received (the Outbox page).
+    OUTBOX_DIR = Env()
     SEED_DEMO_DATA = True
     TESTING = False
     DEBUG = False

@@ -2,7 +2,7 @@
 
     python run.py [all]         web + worker + beat (+ a private Redis if none), demo data
     python run.py web           the web app with Socket.IO (development server)
-    python run.py worker        a Celery worker on queue `notifications`
+    python run.py worker [--queues Q,...]  a Celery worker (queues notifications,deliveries)
     python run.py beat          the Celery beat scheduler (RedBeat)
     python run.py seed [--wallets N] [--seed S] [--reset]
     python run.py scan NAME     run a scan now and print its result as JSON
@@ -49,11 +49,12 @@ def cmd_web(args) -> None:
 
 
 def cmd_worker(args) -> None:
-    """A Celery worker on the notifications queue."""
-    from worker.celery_app import celery
+    """A Celery worker on the queues of --queues (default: notifications and deliveries)."""
+    from worker.celery_app import DEFAULT_QUEUES, celery
 
+    queues = getattr(args, "queues", None) or ",".join(DEFAULT_QUEUES)
     concurrency = os.environ.get("WORKER_CONCURRENCY", "2")
-    celery.worker_main(["worker", "-Q", "notifications", "-l", "INFO", "-c", concurrency,
+    celery.worker_main(["worker", "-Q", queues, "-l", "INFO", "-c", concurrency,
                         "--without-gossip", "--without-mingle"])
 
 
@@ -105,7 +106,9 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command")
     sub.add_parser("all", help="web, worker and beat together (the default)")
     sub.add_parser("web", help="the web app")
-    sub.add_parser("worker", help="a Celery worker")
+    s = sub.add_parser("worker", help="a Celery worker")
+    s.add_argument("--queues", help="comma-separated queues to consume "
+                                    "(default: notifications,deliveries)")
     sub.add_parser("beat", help="the Celery beat scheduler")
     s = sub.add_parser("seed", help="create demo data")
     s.add_argument("--wallets", type=int, default=2000)

@@ -1,5 +1,5 @@
-"""`python -m bench SUBCOMMAND`: scan, latency, fanout, pages, workers, writers, all, smoke,
-report.
+"""`python -m bench SUBCOMMAND`: scan, latency, fanout, pages, workers, writers, deliveries,
+all, smoke, report.
 
 Every subcommand prints one JSON line per measurement (also appended to
 bench/out/results.jsonl) and progress on stderr. See bench/RESULTS.md.
@@ -48,6 +48,15 @@ def cmd_fanout(a) -> None:
     fanout.run(_sizes(a.clients), server=a.server, timeout=a.timeout, rounds=a.rounds)
 
 
+def cmd_deliveries(a) -> None:
+    """Email and SMS: their cost to a 100k low-credit scan, one process's send rate."""
+    from . import deliveries
+
+    if not a.no_scan:
+        deliveries.scan_cost(_sizes(a.wallets)[0], repeats=a.repeats)
+    deliveries.throughput(a.sends, concurrency=a.concurrency)
+
+
 def cmd_workers(a) -> None:
     """One low-credit scan shared by 1, 2, ... worker processes (one slot each, as hosts)."""
     from . import workers
@@ -67,12 +76,13 @@ def cmd_pages(a) -> None:
 
 def cmd_all(a) -> None:
     """Everything at the issue's sizes (about an hour and a half on two loaded cores)."""
-    from . import bounds, fanout, latency, pages, scans
+    from . import bounds, deliveries, fanout, latency, pages, scans
 
     emit({"bench": "machine", **machine(), **load()})
     scans.run([10_000, 100_000, 1_000_000], big_repeats=a.big_repeats, sql=True)
     scans.run_publish([10_000, 100_000, 1_000_000])
     bounds.run(1_000_000)
+    deliveries.run(100_000)
     pages.run(1_000_000, repeats=200)
     latency.run([10, 20, 30, 50, 200], duration=a.duration)
     fanout.run([500, 1000, 2000, 5000], server="werkzeug")
@@ -146,6 +156,12 @@ def parser() -> argparse.ArgumentParser:
                    help="SQLite: seconds to wait while another process has the file open")
     s.add_argument("--seed-budget", type=float, default=25.0,
                    help="PostgreSQL: minutes of seeding at most; fewer wallets if it runs out (0: none)")
+    s = sub.add_parser("deliveries", help=cmd_deliveries.__doc__)
+    s.add_argument("--wallets", default="100k")
+    s.add_argument("--repeats", type=int, default=3)
+    s.add_argument("--sends", type=int, default=5000, help="emails and SMS to send, each")
+    s.add_argument("--concurrency", type=int, default=8)
+    s.add_argument("--no-scan", action="store_true", help="only the send rate")
     s = sub.add_parser("pages", help=cmd_pages.__doc__)
     s.add_argument("--wallets", default="1m")
     s.add_argument("--repeats", type=int, default=200)
@@ -163,7 +179,7 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-COMMANDS = {"scan": cmd_scan, "latency": cmd_latency, "fanout": cmd_fanout,
+COMMANDS = {"deliveries": cmd_deliveries, "scan": cmd_scan, "latency": cmd_latency, "fanout": cmd_fanout,
             "pages": cmd_pages, "workers": cmd_workers, "writers": cmd_writers, "all": cmd_all,
             "smoke": cmd_smoke, "report": cmd_report, "bounds": cmd_bounds}
 

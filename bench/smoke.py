@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import os
 
-from . import fanout, latency, live, pages, scans
+from . import deliveries, fanout, latency, live, pages, scans
 from .common import OUT, emit, prepare_db
 
 WALLETS = 120
 
 
 def run(*, gevent: bool = False) -> None:
-    """Scans (with baselines), latency, fan-out and pages, each once, tiny."""
+    """Scans (with baselines), latency, fan-out, pages and deliveries, each once, tiny."""
     os.environ["BENCH_SMOKE"] = "1"  # children inherit it
     path = prepare_db(WALLETS, path=OUT / "smoke.db")
     for scan in scans.SCANS:
@@ -33,5 +33,7 @@ def run(*, gevent: bool = False) -> None:
         for name in queries:
             emit({"bench": "pages", "page": name, "wallets": WALLETS, "http": http[name],
                   "smoke": True})
+    deliveries.scan_cost(WALLETS, repeats=1, path=path)
+    deliveries.throughput(20, concurrency=4)
     if gevent:
         fanout.run([3], server="gevent", timeout=20, rounds=1, db_wallets=WALLETS)

@@ -45,4 +45,17 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
     app.register_blueprint(ops.bp)
     register_views(app)
     sockets.register(socketio)
+    _say_which_channels_are_off(app)
     return app
+
+
+def _say_which_channels_are_off(app: Flask) -> None:
+    """A log line at start for each outside channel without a URL (its deliveries are
+    suppressed); /readyz and the overview say it too."""
+    from .services.channels.status import unconfigured
+
+    if app.config.get("TESTING"):
+        return
+    for line in unconfigured({"email": app.config.get("EMAIL_URL"),
+                              "sms": app.config.get("SMS_URL")}):
+        app.logger.warning(line)

@@ -17,6 +17,8 @@ from sqlalchemy import text
 from .checks import system_checks
 from .db import Session
 from .extensions import socketio
+from .models import utcnow
+from .services.channels import status as channel_status
 from .services.ops.metrics import DatabaseCollector
 
 bp = Blueprint("ops", __name__)
@@ -48,8 +50,25 @@ def readyz():
     for check in system_checks():  # Redis, beat, worker: the same checks as the overview
         checks[check.name.lower()] = {"ok": check.ok, "state": check.state,
                                       "detail": check.detail}
+    checks["channels"] = channel_checks()
     ready = checks["database"]["ok"] and checks["redis"]["ok"]
     return jsonify(status="ready" if ready else "not ready", checks=checks), (200 if ready else 503)
+
+
+def channel_checks() -> dict:
+    """Email and SMS: configured or not ("off" says the channel is unset, and its deliveries
+    are suppressed), sent, failed and waiting today. Reported, not part of readiness: a
+    provider's trouble must not take the web out of the load balancer."""
+    cfg = current_app.config
+    try:
+        health = channel_status.channel_health(
+            Session, {"email": cfg.get("EMAIL_URL"), "sms": cfg.get("SMS_URL")}, utcnow(),
+            cfg["CELERY_TIMEZONE"])
+        return {c.channel: c.as_json() for c in health}
+    except Exception as exc:  # the database check above says why
+        return {"error": type(exc).__name__}
+    finally:
+        Session.remove()
 
 
 class SocketCollector(Collector):

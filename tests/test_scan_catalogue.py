@@ -24,12 +24,15 @@ def test_beat_runs_every_scan_of_the_catalogue_on_its_schedule():
 
     app = make_celery(get_config("testing"))
     schedule = app.conf.beat_schedule
-    assert set(schedule) == set(SCANS) | set(HOUSEKEEPING)
+    assert set(schedule) == set(SCANS) | set(HOUSEKEEPING) | {"sweep_deliveries"}
     for name, scan in SCANS.items():
         assert schedule[name] == {"task": name, "schedule": scan.schedule,
                                   "kwargs": {"trigger": "schedule"}}
     for name, every in HOUSEKEEPING.items():
         assert schedule[name] == {"task": name, "schedule": every}
+    # The deliveries queue's sweep, on that queue, every DELIVERY_SWEEP_SECONDS.
+    assert schedule["sweep_deliveries"]["options"] == {"queue": "deliveries"}
+    assert schedule["sweep_deliveries"]["schedule"].total_seconds() == 30
     assert PROBE in catalogue.beat_schedule(probe_seconds=2.0)
     assert app.conf.timezone == "Africa/Johannesburg"
 

@@ -26,7 +26,7 @@ import pytest
 from sqlalchemy import select, update
 
 from dashboard.db import Base
-from dashboard.models import Meter, TaskRun, utcnow
+from dashboard.models import Meter, NotificationDelivery, TaskRun, utcnow
 from dashboard.services.accounts.passwords import check_password_rules
 from tests import factories
 from tests.conftest import Auth
@@ -60,9 +60,13 @@ POLICIES = {
     "api.get_task_run": STAFF_READ, "api.list_notifications": SIGNED_IN,
     "api.unread_count": SIGNED_IN, "api.mark_all_read": SIGNED_IN,
     "api.mark_read": OWN_NOTIFICATION,
+    "api.get_me": SIGNED_IN, "api.patch_me": SIGNED_IN, "api.get_preferences": SIGNED_IN,
+    "api.put_preferences": SIGNED_IN, "api.notification_deliveries": OWN_NOTIFICATION,
+    "api.list_deliveries": STAFF_READ, "api.retry_delivery": STAFF_ACTION,
     "auth.login_page": PUBLIC, "auth.logout": SIGNED_IN, "static": PUBLIC,
 }
-STAFF_BLUEPRINTS = {"overview", "wallets", "scans", "notifications_log", "thresholds"}
+STAFF_BLUEPRINTS = {"overview", "wallets", "scans", "notifications_log", "thresholds",
+                    "deliveries", "contacts", "outbox"}
 
 
 def policy(endpoint: str, method: str) -> str:
@@ -74,7 +78,7 @@ def policy(endpoint: str, method: str) -> str:
         return PUBLIC
     if blueprint in STAFF_BLUEPRINTS:
         return STAFF_ACTION if method in UNSAFE else STAFF_READ
-    if blueprint == "resident":
+    if blueprint in ("resident", "settings"):
         return RESIDENT_PAGE
     raise AssertionError(f"{endpoint} ({method}) has no policy: add it to POLICIES")
 
@@ -132,12 +136,17 @@ class Site:
         tx = transactions.top_up(db, self.wallet_a.id, "5.00", "card", now=utcnow(),
                                  user_id=a.id).transaction
         (self.notification_id,) = notify_transaction(db, tx.id, utcnow())
+        self.failed_sms = NotificationDelivery(notification_id=self.notification_id,
+                                               user_id=a.id, channel="sms", status="failed",
+                                               address="+27821234567", error="HTTP 400")
+        db.add(self.failed_sms)
         db.commit()
         self.args = {
             "wallet_id": self.wallet_a.id, "notification_id": self.notification_id,
             "run_id": run.id, "estate_id": estate.id, "name": "check_low_credit_wallets",
             "meter_id": db.scalar(select(Meter.id).where(Meter.unit_id == self.wallet_a.unit_id)),
-            "filename": "js/app.js",
+            "filename": "js/app.js", "delivery_id": self.failed_sms.id,
+            "person_id": a.person_id,
         }
         self.emails = {"resident_a": "matrix-a@example.test",
                        "resident_b": "matrix-b@example.test",
@@ -202,6 +211,9 @@ class Site:
                              "idempotency_key": key},
             "resident.alerts": {"alert_mode": "amount", "low_balance_threshold": "40.00",
                                 "low_balance_days": "3"},
+            "settings.save": {"email": "", "phone": "", "quiet_start": "21:00",
+                              "quiet_end": "07:00"},
+            "contacts.save": {"email": "", "phone": ""},
         }.get(endpoint, {})
 
     def end_active_runs(self) -> None:
@@ -212,6 +224,13 @@ class Site:
                         .values(state="failed"))
         self.db.commit()
 
+    def fail_delivery(self) -> None:
+        """The delivery Retry is tried on is failed again (an earlier cell retried it)."""
+        self.db.rollback()
+        self.db.execute(update(NotificationDelivery).where(
+            NotificationDelivery.id == self.failed_sms.id).values(status="failed"))
+        self.db.commit()
+
     def request(self, identity: str, rule, method: str, *, csrf: bool = True,
                 client: Auth | None = None):
         """One request of the matrix: the route with A's ids, a valid body, and the
@@ -220,6 +239,8 @@ class Site:
         endpoint = rule.endpoint
         if endpoint.endswith("run_scan") or endpoint.endswith("run_now"):
             self.end_active_runs()
+        if endpoint.endswith("retry_delivery") or endpoint == "deliveries.retry":
+            self.fail_delivery()
         body = self.body(endpoint)
         page = client or self.pages[identity]
         if identity == "anonymous" and endpoint == "auth.login_page" and method == "POST":

@@ -1,6 +1,7 @@
 """The Celery application, configured from config.py when it is first used, not at import.
 
-Start a worker with `python run.py worker` (queue `notifications`) and the scheduler with
+Start a worker with `python run.py worker` (queues `notifications` and `deliveries`; `--queues`
+picks others) and the scheduler with
 `python run.py beat` (RedBeat: the schedule and its lock live in Redis, so only one beat fires
 each entry even if two are started). `celery -A worker.celery_app worker` works too: the
 module-level `celery` reads the configuration (the class APP_ENV names, from the environment
@@ -9,6 +10,8 @@ The schedule is the scan catalogue's (dashboard/services/scans/catalogue.py).
 """
 from __future__ import annotations
 
+from datetime import timedelta
+
 from celery import Celery
 from celery.signals import worker_process_init
 
@@ -16,6 +19,9 @@ from config import get_config
 from dashboard.services.scans.catalogue import beat_schedule
 
 QUEUE = "notifications"
+DELIVERIES_QUEUE = "deliveries"  # email, SMS (and webhooks): slow providers wait there
+#: What `python run.py worker` consumes unless --queues says otherwise.
+DEFAULT_QUEUES = (QUEUE, DELIVERIES_QUEUE)
 
 
 def transport_options(visibility_timeout: int) -> dict:
@@ -66,6 +72,13 @@ def _survive_broker_loss_with_unacked_tasks() -> None:
 _survive_broker_loss_with_unacked_tasks()
 
 
+def delivery_schedule(seconds: float) -> dict:
+    """Beat's entry for the deliveries queue's sweep (worker/delivery_tasks.py)."""
+    return {"sweep_deliveries": {"task": "sweep_deliveries",
+                                 "schedule": timedelta(seconds=seconds),
+                                 "options": {"queue": DELIVERIES_QUEUE}}}
+
+
 def settings(cfg) -> dict:
     """The Celery settings of a configuration class."""
     return {
@@ -92,7 +105,8 @@ def settings(cfg) -> dict:
         "redbeat_lock_timeout": 60,
         "beat_max_loop_interval": 5,
         "beat_scheduler": "worker.beat:ResilientRedBeatScheduler",  # survives Redis restarts
-        "beat_schedule": beat_schedule(cfg.BEAT_PROBE_SECONDS),
+        "beat_schedule": {**beat_schedule(cfg.BEAT_PROBE_SECONDS),
+                          **delivery_schedule(cfg.DELIVERY_SWEEP_SECONDS)},
         "worker_hijack_root_logger": False,
         "quantify_config": cfg,
     }
@@ -101,7 +115,8 @@ def settings(cfg) -> dict:
 def make_celery(config=None) -> Celery:
     """The Celery app, configured from `config` (default: get_config() at the moment the
     app's settings are first read, so importing this module reads nothing)."""
-    app = Celery("quantify", include=["worker.tasks", "worker.scan_tasks"])
+    app = Celery("quantify", include=["worker.tasks", "worker.scan_tasks",
+                                      "worker.delivery_tasks"])
     app.add_defaults(lambda: settings(config or get_config()))
     return app
 

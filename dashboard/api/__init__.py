@@ -3,4 +3,13 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-from . import auth, meters, notifications, openapi, scans, wallets  # noqa: E402,F401  (routes)
+from . import (  # noqa: E402,F401  (routes)
+    auth,
+    deliveries,
+    me,
+    meters,
+    notifications,
+    openapi,
+    scans,
+    wallets,
+)

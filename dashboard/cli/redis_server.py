@@ -36,6 +36,18 @@ def server_binary() -> str:
                        "set REDIS_URL to a running one.")
 
 
+def wait_port(host: str, port: int, timeout: float = 10.0) -> bool:
+    """True once something accepts TCP connections at host:port (False after `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
 def free_port() -> int:
     """A free TCP port on localhost."""
     with socket.socket() as sock:

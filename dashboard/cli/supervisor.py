@@ -1,4 +1,5 @@
-"""`python run.py all`: Redis if needed, migrations, demo data, then web, worker and beat."""
+"""`python run.py all`: Redis if needed, migrations, demo data, local email and SMS sinks in
+development, then web, worker and beat."""
 from __future__ import annotations
 
 import os
@@ -6,10 +7,35 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from . import redis_server
 
 CHILDREN = ("web", "worker", "beat")
+OUTBOX = Path(__file__).resolve().parents[2] / "instance" / "outbox"
+
+
+def ensure_sinks(config) -> subprocess.Popen | None:
+    """Development without EMAIL_URL / SMS_URL: start the local SMTP server and SMS sink
+    (dashboard/cli/sinks.py) and point the unset channels at them, so every email and SMS
+    lands in the Outbox page. Production and configured channels start nothing."""
+    if config.ENV_NAME != "development" or (os.environ.get("EMAIL_URL")
+                                            and os.environ.get("SMS_URL")):
+        return None
+    from . import sinks
+
+    smtp_port, sms_port = redis_server.free_port(), redis_server.free_port()
+    folder = os.environ.setdefault("OUTBOX_DIR", str(OUTBOX))
+    proc = subprocess.Popen([sys.executable, "-m", "dashboard.cli.sinks", "--outbox", folder,
+                             "--smtp-port", str(smtp_port), "--sms-port", str(sms_port)])
+    if not redis_server.wait_port("127.0.0.1", smtp_port) or \
+            not redis_server.wait_port("127.0.0.1", sms_port):
+        proc.kill()
+        raise RuntimeError("the local SMTP server and SMS sink did not start")
+    os.environ.setdefault("EMAIL_URL", sinks.email_url(smtp_port))
+    os.environ.setdefault("SMS_URL", sinks.sms_url(sms_port))
+    print(f"Email and SMS go to local sinks (the Outbox page); {folder}", flush=True)
+    return proc
 
 
 def ensure_redis() -> subprocess.Popen | None:
@@ -65,8 +91,11 @@ def run_all(config, migrate) -> None:
     redis_proc = ensure_redis()
     migrate()
     seed_if_empty(config)
+    sinks_proc = ensure_sinks(config)
     banner(config)
     children = {name: subprocess.Popen([sys.executable, "run.py", name]) for name in CHILDREN}
+    if sinks_proc is not None:
+        children["sinks"] = sinks_proc
     stopping = False
 
     def stop(signum, _frame):

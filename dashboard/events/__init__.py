@@ -9,6 +9,8 @@ data, because browsers catch up through `sync`.
 
 Modules:
   publish  – what is sent to whom: notifications, unread counts, task runs, wallets
+  deliveries – the `delivery` event (operators), and the hook the worker's deliveries
+             queue uses to hear of new notifications
   replies  – answers to one socket inside its handler (unread count on connect, `sync`)
   emitter  – the process's Socket.IO handle (`init`, `init_queue`) and emitting to rooms
   rooms    – room names
@@ -16,6 +18,7 @@ Modules:
              whether it is listening
   wire     – the queue message format, identical to python-socketio's own
 """
+from .deliveries import on_notifications_published, publish_deliveries
 from .emitter import emit, emit_many, init, init_queue
 from .publish import (
     notification_rows,
@@ -30,6 +33,7 @@ from .rooms import OPERATORS, user_room
 
 __all__ = [
     "OPERATORS", "QueueManager", "emit", "emit_many", "init", "init_queue", "listening",
-    "notification_rows", "publish_notifications", "publish_task_run", "publish_unread_counts",
+    "notification_rows", "on_notifications_published", "publish_deliveries",
+    "publish_notifications", "publish_task_run", "publish_unread_counts",
     "publish_wallet", "replay_missed", "reply", "reply_unread_count", "user_room",
 ]

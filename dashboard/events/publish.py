@@ -18,6 +18,7 @@ from sqlalchemy import inspect, select
 from ..models import Notification, TaskRun, Wallet, utcnow
 from ..services import notifications as notif_service
 from ..services.serialize import notification_json, task_run_json, wallet_event
+from .deliveries import notifications_published
 from .emitter import emit, emit_many
 from .rooms import OPERATORS, user_room
 
@@ -60,6 +61,8 @@ def publish_notifications(session, ids: Iterable[int], *, with_unread: bool = Tr
         sent += emit_many(items)
     if with_unread and touched:
         publish_unread_counts(session, touched)
+    if with_unread and ids:  # new notifications (a resolved one is re-sent without counts)
+        notifications_published(ids)
     return sent
 
 

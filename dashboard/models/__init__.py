@@ -1,4 +1,11 @@
 """The data model. Import models from here."""
+from .channels import (
+                     CHANNELS,
+                     DELIVERY_STATUSES,
+                     OUTSIDE_CHANNELS,
+                     ChannelPreference,
+                     QuietHours,
+)
 from .common import (
                      ALERT_MODES,
                      ROLES,
@@ -20,6 +27,7 @@ from .wallet import Transaction, Wallet
 __all__ = [
     "ALERT_MODES", "ROLES", "STAFF_ROLES", "TOPUP_METHODS", "TRANSACTION_TYPES", "UTILITIES",
     "UTILITY_UNITS", "WALLET_STATES",
+    "CHANNELS", "DELIVERY_STATUSES", "OUTSIDE_CHANNELS", "ChannelPreference", "QuietHours",
     "ACTIVE_STATES", "RUN_STATES", "TRIGGERS", "utcnow",
     "Estate", "Occupancy", "Person", "Unit", "Meter", "MeterReading", "Notification",
     "NotificationDelivery", "TaskRun", "TaskRunChunk", "User", "Transaction", "Wallet",

@@ -27,6 +27,9 @@ class Estate(Base):
     # The range within which residents may set their own threshold.
     min_low_balance_threshold: Mapped[Decimal] = mapped_column(Money(), default=Decimal("0.00"))
     max_low_balance_threshold: Mapped[Decimal] = mapped_column(Money(), default=Decimal("2000.00"))
+    # SMS costs money: with a delay, an SMS goes only if its notification is still unread
+    # in-app this many minutes after it was made (0: at once).
+    sms_delay_minutes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     units: Mapped[list[Unit]] = relationship(back_populates="estate")
 
@@ -67,6 +70,8 @@ class Person(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     first_name: Mapped[str] = mapped_column(String(80))
     last_name: Mapped[str] = mapped_column(String(80))
+    # Where notifications beyond the app go: checked on the way in (services/channels/
+    # addresses.py); the phone in E.164 ("+27821234567").
     email: Mapped[str | None] = mapped_column(String(254))
     phone: Mapped[str | None] = mapped_column(String(30))
 

@@ -8,8 +8,24 @@ from .context import register_context
 
 def register_views(app: Flask) -> None:
     """Register every page blueprint and the template helpers."""
-    from . import notifications_log, overview, resident, scans, sign_in, thresholds, wallets
+    from . import (
+        contacts,
+        deliveries,
+        notifications_log,
+        outbox,
+        overview,
+        resident,
+        scans,
+        settings,
+        sign_in,
+        thresholds,
+        wallets,
+    )
 
     register_context(app)
-    for module in (sign_in, overview, wallets, scans, notifications_log, thresholds, resident):
+    for module in (sign_in, overview, wallets, scans, notifications_log, thresholds, resident,
+                   settings, deliveries, contacts):
         app.register_blueprint(module.bp)
+    if app.config.get("ENV_NAME") in outbox.ENVIRONMENTS:  # never in production
+        app.register_blueprint(outbox.bp)
+        app.jinja_env.globals["outbox_enabled"] = True

@@ -8,6 +8,7 @@ from __future__ import annotations
 from flask import Blueprint, request
 
 from ..db import Session
+from ..services.channels import log as channel_log
 from ..services.errors import ValidationFailed
 from ..services.ids import parse_id
 from ..services.notifications import log as notification_log
@@ -41,4 +42,5 @@ def index():
     return page_or_fragment(
         "notifications/index.html", "notifications/_log.html", form.status,
         rows=rows, info=notification_log.row_info(Session, rows), filters=filters,
+        deliveries=channel_log.of_notifications(Session, [n.id for n in rows]),
         args=filters.args(), form=form, before=before_id, next_cursor=next_cursor)

@@ -5,13 +5,14 @@ htmx request to a widget's route gets only that widget (one rendering path for p
 """
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, current_app, render_template
 from flask_login import current_user
 
 from ..checks import system_checks
 from ..db import Session
 from ..models import utcnow
 from ..services import notifications
+from ..services.channels import status as channel_status
 from ..services.ops import stats as overview_stats
 from ..services.scans import control as scan_control
 from .access import staff_required
@@ -26,7 +27,23 @@ FEED_SIZE = 20
 def index():
     """The operator's home page."""
     return render_template("overview/index.html", by_state=_by_state(), today=_today(),
-                           scans=_scans(), checks=system_checks(), feed=feed_items())
+                           scans=_scans(), checks=system_checks(), feed=feed_items(),
+                           channels=_channels())
+
+
+@bp.get("/overview/channels")
+@staff_required
+def channels():
+    """Email and SMS: configured, sent and failed today, waiting (refreshed on deliveries)."""
+    return page_or_fragment("overview/index_widget.html", "overview/_channels.html",
+                            widget="overview/_channels.html", channels=_channels())
+
+
+def _channels() -> list:
+    """Each outside channel's health today."""
+    cfg = current_app.config
+    return channel_status.channel_health(Session, {"email": cfg.get("EMAIL_URL"),
+                                                   "sms": cfg.get("SMS_URL")}, utcnow(), tz())
 
 
 @bp.get("/overview/states")

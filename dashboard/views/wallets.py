@@ -15,12 +15,14 @@ from ..db import Session
 from ..models import UTILITY_UNITS, WALLET_STATES, utcnow
 from ..routing import ID_CONVERTER
 from ..services import notifications, wallets
+from ..services.channels import log as channel_log
 from ..services.errors import ServiceError, ValidationFailed
 from ..services.ids import parse_id
 from ..services.money import format_rand
 from ..services.payments import ledger, transactions
 from ..services.wallets import estates, usage
 from .access import operator_required, staff_required
+from .contacts import residents_with_contacts
 from .forms import AlertSettingsForm, BuyForm, TopUpForm, new_key, pay
 from .fragments import fragment_requested, page_or_fragment, tz
 from .labels import SORT_LABELS
@@ -73,6 +75,8 @@ def _detail_context(wallet, **overrides) -> dict:
         "usage": usage.daily_usage(Session, wallet.unit_id, now, tz()),
         "txs": txs, "tx_next": tx_next, "before": None,
         "feed": _wallet_notifications(wallet.id),
+        "feed_deliveries": _feed_deliveries(wallet.id),
+        "contacts": residents_with_contacts(wallet.id),
         "settings": overrides.pop("settings", None) or AlertSettingsForm.of(wallet),
         "preview": overrides.pop("preview", None), **_pay_context(wallet, **overrides),
     }
@@ -106,9 +110,16 @@ def transactions_list(wallet_id: int):
 def wallet_notifications(wallet_id: int):
     """This wallet's newest notifications (refreshed when one arrives)."""
     wallet = wallets.get_wallet(Session, current_user, wallet_id)
+    feed = _wallet_notifications(wallet.id)
     return page_or_fragment("wallets/widget.html", "wallets/_notifications.html",
-                            widget="wallets/_notifications.html", wallet=wallet,
-                            feed=_wallet_notifications(wallet.id))
+                            widget="wallets/_notifications.html", wallet=wallet, feed=feed,
+                            feed_deliveries=channel_log.of_notifications(
+                                Session, [n.id for n in feed]))
+
+
+def _feed_deliveries(wallet_id: int) -> dict:
+    """The email and SMS deliveries of the wallet's newest notifications."""
+    return channel_log.of_notifications(Session, [n.id for n in _wallet_notifications(wallet_id)])
 
 
 def _wallet_notifications(wallet_id: int) -> list:

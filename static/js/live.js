@@ -10,7 +10,7 @@
  * shows toasts, keeps badges and progress bars current, and re-dispatches each event as a DOM
  * CustomEvent on <body> so templates can react with htmx (hx-trigger="... from:body"):
  *   notification-created, unread-count-changed, task-run-updated, wallet-updated,
- *   live-connected, live-disconnected.
+ *   delivery-updated, live-connected, live-disconnected.
  *
  * Nothing lost: the page keeps the id of the newest notification it has (also in
  * localStorage, so a new tab starts from it) and sends `sync` {after_id} on every connect,
@@ -238,6 +238,12 @@
 
         socket.on("wallet", function (payload) {
             emit("wallet-updated", payload);
+        });
+
+        // An email or SMS delivery changed status (operators): the Deliveries page and the
+        // notification rows refresh through their own routes.
+        socket.on("delivery", function (payload) {
+            emit("delivery-updated", payload);
         });
 
         // Pages restored from the back/forward cache come back with a dead socket.

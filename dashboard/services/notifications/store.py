@@ -55,25 +55,31 @@ def recipients_query(today):
     )
 
 
-def deliver(session, first_id: int, last_id: int) -> None:
-    """Create the in-app deliveries of notifications first_id..last_id, set-based.
+def deliver(session, first_id: int, last_id: int, *, now: datetime | None = None) -> None:
+    """Create the deliveries of notifications first_id..last_id, set-based: in-app (made
+    `sent`: stored, and pushed once the caller commits) and, in the same transaction, email
+    and SMS by the recipients' preferences and addresses (services/channels/rows.py), which
+    the deliveries queue then sends.
 
     Re-running is harmless: the (notification, user, channel) unique constraint skips
     deliveries that exist, so another writer's notifications in the range are also safe. The
     same constraint skips a pair that two occupancies would yield twice, so no DISTINCT
     (and no temporary B-tree to sort a scan chunk's rows) is needed.
     """
-    today = utcnow().date()
-    recipients = recipients_query(today).subquery()
+    from ..channels.rows import insert_outside  # channels reads notification types
+
+    now = now or utcnow()
+    stamp = literal(now, UTCDateTime())
+    recipients = recipients_query(now.date()).subquery()
     source = (
-        select(Notification.id, recipients.c.user_id, literal(IN_APP),
-               literal(utcnow(), UTCDateTime()))
+        select(Notification.id, recipients.c.user_id, literal(IN_APP), stamp, stamp)
         .join(recipients, recipients.c.wallet_id == Notification.wallet_id)
         .where(Notification.id.between(first_id, last_id))
     )
     stmt = insert_ignore(session, NotificationDelivery.__table__).from_select(
-        ["notification_id", "user_id", "channel", "created_at"], source)
+        ["notification_id", "user_id", "channel", "created_at", "sent_at"], source)
     session.execute(stmt)
+    insert_outside(session, recipients_query(now.date()), first_id, last_id, now)
 
 
 def recipient_ids(session, notification_ids: list[int]) -> dict[int, list[int]]:

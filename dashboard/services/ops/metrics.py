@@ -14,7 +14,16 @@ from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import case, func, select
 
-from ...models import RUN_STATES, WALLET_STATES, Notification, TaskRun, Wallet
+from ...models import (
+    DELIVERY_STATUSES,
+    OUTSIDE_CHANNELS,
+    RUN_STATES,
+    WALLET_STATES,
+    Notification,
+    NotificationDelivery,
+    TaskRun,
+    Wallet,
+)
 from ..notifications.messages import TYPES
 from ..sqlfuncs import epoch_seconds
 
@@ -86,6 +95,23 @@ def wallets(session) -> Iterable[Metric]:
     metric = GaugeMetricFamily("quantify_wallets", "Wallets by state.", labels=["state"])
     for state in list(WALLET_STATES) + sorted({s for (s,) in counts} - set(WALLET_STATES)):
         metric.add_metric([state], counts.get((state,), 0))
+    yield metric
+
+
+@family
+def deliveries(session) -> Iterable[Metric]:
+    """Email and SMS deliveries kept, by channel and status, every pair present (one GROUP
+    BY over the partial index of outside deliveries)."""
+    d = NotificationDelivery
+    counts = dict(((c, s), n) for c, s, n in session.execute(
+        select(d.channel, d.status, func.count()).where(d.channel != "in_app")
+        .group_by(d.channel, d.status)).all())
+    metric = GaugeMetricFamily("quantify_deliveries",
+                               "Email and SMS deliveries kept, by channel and status.",
+                               labels=["channel", "status"])
+    for channel in OUTSIDE_CHANNELS:
+        for status in DELIVERY_STATUSES:
+            metric.add_metric([channel, status], counts.get((channel, status), 0))
     yield metric
 
 
