@@ -9,6 +9,7 @@ import re
 import time
 from datetime import timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import event, select
@@ -54,6 +55,9 @@ def world(app, db):
     db.commit()
     return {"estate": estate.id, "ok": ok.id, "low": low.id, "critical": critical.id,
             "run": run.id, "resident": resident.id}
+
+# The log's date filter is a day in CELERY_TIMEZONE, not in UTC.
+LOCAL = ZoneInfo("Africa/Johannesburg")
 
 
 def client_for(app, email=None):
@@ -424,7 +428,8 @@ def test_log_filters_and_links_each_notification_to_its_wallet_and_run(operator,
     for query, expect_low, expect_topup in [
             ("priority=normal", False, True), ("read=unread", True, False),
             (f"estate={world['estate']}", True, True), ("q=running", True, False),
-            (f"date={utcnow().date().isoformat()}", True, False), ("read=none", False, True)]:
+            (f"date={utcnow().astimezone(LOCAL).date().isoformat()}", True, False),
+            ("read=none", False, True)]:
         html = operator.client.get(f"/notifications?{query}", headers=HX).get_data(as_text=True)
         assert ("Your credit is running low" in html) is expect_low, query
         assert ("Top-up received" in html) is expect_topup, query
