@@ -7,9 +7,21 @@ from .context import register_context
 
 
 def register_views(app: Flask) -> None:
-    """Register every page blueprint and the template helpers."""
-    from . import notifications_log, overview, resident, scans, sign_in, thresholds, wallets
+    """Register every page blueprint and the template helpers (the test payment gateway only
+    where PAYMENT_TEST_GATEWAY is on: never in production)."""
+    from . import (
+        gateway,
+        notifications_log,
+        overview,
+        resident,
+        scans,
+        sign_in,
+        thresholds,
+        wallets,
+    )
 
     register_context(app)
     for module in (sign_in, overview, wallets, scans, notifications_log, thresholds, resident):
         app.register_blueprint(module.bp)
+    if app.config.get("PAYMENT_TEST_GATEWAY"):
+        gateway.register(app)
