@@ -20,7 +20,7 @@ from ...models import Payment, User, Wallet
 from ..errors import Conflict, NotFound
 from ..money import money_str, parse_amount
 from ..wallets.access import visible
-from .transactions import RESIDENT_METHODS, _fingerprint, check_method, validate_key
+from .transactions import RESIDENT_METHODS, check_method, request_fingerprint, validate_key
 
 #: How long a resident has to pay on the provider's page.
 PAYMENT_TTL = timedelta(minutes=30)
@@ -55,7 +55,7 @@ def start_payment(session, wallet_id: int, amount, method, *, now: datetime, use
     amount = parse_amount(amount)
     check_method(method, RESIDENT_METHODS)
     key = validate_key(idempotency_key)
-    fingerprint = _fingerprint(type="payment", amount=str(amount), method=method)
+    fingerprint = request_fingerprint(type="payment", amount=str(amount), method=method)
     try:
         with write_transaction(session):
             earlier = _replay(session, wallet_id, key, fingerprint)
@@ -107,7 +107,7 @@ def is_overdue(payment: Payment, now: datetime) -> bool:
     return payment.status == "pending" and payment.expires_at <= now
 
 
-def _expire(session, now: datetime, *ids: int):
+def expire_overdue(session, now: datetime, *ids: int):
     """Mark pending payments past their deadline expired (all of them, or those of `ids`);
     the condition makes a webhook settling one at the same moment win or lose cleanly.
     Returns the (id, wallet_id) of those this call expired."""
@@ -126,7 +126,7 @@ def settle_expired(session, payment: Payment, *, now: datetime) -> Payment:
     if not is_overdue(payment, now):
         return payment
     with write_transaction(session):
-        _expire(session, now, payment.id)
+        expire_overdue(session, now, payment.id)
     session.refresh(payment)
     return payment
 
@@ -135,7 +135,7 @@ def expire_due(session, now: datetime) -> list[tuple[int, int]]:
     """The beat sweep: expire every overdue pending payment in one statement; returns the
     (payment id, wallet id) of each, so their wallets' pages can refresh."""
     with write_transaction(session):
-        return _expire(session, now)
+        return expire_overdue(session, now)
 
 
 def checkout_url(template: str, payment: Payment, return_url: str) -> str:

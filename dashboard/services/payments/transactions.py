@@ -40,7 +40,7 @@ class TransactionResult:
     resolved_ids: list[int]
 
 
-def _fingerprint(**request) -> str:
+def request_fingerprint(**request) -> str:
     """A digest of what was asked, so a reused key with another request is refused."""
     return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -100,7 +100,7 @@ def top_up(session, wallet_id: int, amount, method, *, now: datetime, user_id: i
     amount = parse_amount(amount)
     check_method(method, methods)
     key = validate_key(idempotency_key)
-    fingerprint = _fingerprint(type="topup", amount=str(amount), method=method)
+    fingerprint = request_fingerprint(type="topup", amount=str(amount), method=method)
     tx = _topup_row(wallet_id, amount, method, now=now, user_id=user_id)
     tx.idempotency_key, tx.request_fingerprint = key, fingerprint
     return _apply(session, wallet_id, _credit(wallet_id, amount), tx, now=now, sign=+1)
@@ -135,7 +135,7 @@ def purchase(session, wallet_id: int, utility, amount, *, now: datetime,
         raise ValidationFailed("Invalid utility.",
                                fields={"utility": f"Choose one of: {', '.join(UTILITIES)}."})
     key = validate_key(idempotency_key)
-    fingerprint = _fingerprint(type="purchase", amount=str(amount), utility=utility)
+    fingerprint = request_fingerprint(type="purchase", amount=str(amount), utility=utility)
     credit = getattr(Wallet, f"{utility}_credit")
     # The balance check and the debit are one statement, so parallel purchases can never take
     # the balance below zero or lose an update.

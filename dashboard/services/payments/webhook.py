@@ -28,7 +28,7 @@ from ...models import Payment
 from ..errors import Conflict, NotFound, ServiceError, ValidationFailed
 from ..ids import MAX_ID
 from ..money import format_rand, money_str, parse_amount
-from .checkout import _expire, is_overdue
+from .checkout import expire_overdue, is_overdue
 from .transactions import TransactionResult, credit_in
 
 log = logging.getLogger(__name__)
@@ -169,7 +169,7 @@ def settle(session, event: Event, *, webhook_id: str, now: datetime) -> Settleme
                 fields={"data.amount": f"The payment is for {payment.amount:.2f}."})
         overdue = is_overdue(payment, now)
         if overdue:
-            _expire(session, now, payment.id)
+            expire_overdue(session, now, payment.id)
         elif payment.status == "pending":
             settled = _settle_pending(session, payment, event, webhook_id=webhook_id, now=now)
             if settled is not None:
