@@ -9,6 +9,7 @@ subclass TestingConfig) reads the environment at that moment too.
 """
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,10 @@ BASE_DIR = Path(__file__).resolve().parent
 DEV_SECRET_KEY = "dev-insecure-secret-change-me"
 #: Secrets that must never reach production, whatever the environment says.
 KNOWN_WEAK_SECRETS = {DEV_SECRET_KEY, "", "secret", "changeme", "dev", "development", "test"}
+#: The payment provider's webhook secret when none is configured (development and tests, whose
+#: test gateway signs with it). Made from a phrase, so it is plainly not a real secret.
+DEV_PAYMENT_WEBHOOK_SECRET = "whsec_" + base64.b64encode(
+    b"quantify-notify development payments only").decode()
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -140,6 +145,13 @@ class Config:
     DELIVERY_SWEEP_SECONDS = Env(30.0, float)  # beat: release held, fail stale, resend due
     # Development: what the local SMTP server and SMS sink received (the Outbox page).
     OUTBOX_DIR = Env()
+
+    # Payments: the provider signs its webhooks with this `whsec_...` secret (Standard
+    # Webhooks); residents pay on its page, PAYMENT_CHECKOUT_URL (a template naming
+    # {payment_id}, {amount}, {method}, {return_url}), or on the built-in test gateway.
+    PAYMENT_WEBHOOK_SECRET = Env(DEV_PAYMENT_WEBHOOK_SECRET)
+    PAYMENT_CHECKOUT_URL = Env()
+    PAYMENT_TEST_GATEWAY = Env(False, _flag)
     SEED_DEMO_DATA = True
     TESTING = False
     DEBUG = False
@@ -154,6 +166,7 @@ class DevelopmentConfig(Config):
 
     ENV_NAME = "development"
     DEBUG = Env(False, _flag, var="FLASK_DEBUG")
+    PAYMENT_TEST_GATEWAY = Env(True, _flag)  # "Pay" and "Decline" play the provider
 
 
 class TestingConfig(Config):
@@ -164,6 +177,7 @@ class TestingConfig(Config):
     SEED_DEMO_DATA = False
     LOGIN_RATE_LIMIT = 1000
     LOG_LEVEL = Env("WARNING")
+    PAYMENT_TEST_GATEWAY = Env(True, _flag)
 
 
 class ProductionConfig(Config):
@@ -178,13 +192,34 @@ class ProductionConfig(Config):
 
     @classmethod
     def validate(cls) -> None:
-        """Raise RuntimeError when SECRET_KEY is missing, known or too short."""
+        """Raise RuntimeError when SECRET_KEY is missing, known or too short, or the payment
+        settings are unsafe."""
         secret = os.environ.get("SECRET_KEY", "")
         if secret in KNOWN_WEAK_SECRETS or len(secret) < 32:
             raise RuntimeError(
                 "Production needs SECRET_KEY set in the environment to a random value of at "
                 "least 32 characters (e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`)."
             )
+        cls._validate_payments()
+
+    @classmethod
+    def _validate_payments(cls) -> None:
+        """Refuse the development webhook secret (or none, or a malformed one) and the test
+        gateway, which would let anybody credit a wallet by pressing "Pay"."""
+        from dashboard.services.payments.webhook import webhook
+
+        secret = os.environ.get("PAYMENT_WEBHOOK_SECRET", "")
+        try:
+            webhook(secret)
+        except ValueError as exc:
+            raise RuntimeError(f"Production needs PAYMENT_WEBHOOK_SECRET, the payment "
+                               f"provider's whsec_... webhook secret ({exc}).") from None
+        if secret == DEV_PAYMENT_WEBHOOK_SECRET:
+            raise RuntimeError("Production refuses the development PAYMENT_WEBHOOK_SECRET: "
+                               "set the payment provider's own.")
+        if cls.PAYMENT_TEST_GATEWAY:
+            raise RuntimeError("Production refuses PAYMENT_TEST_GATEWAY=1: the test gateway "
+                               "credits wallets without any payment.")
 
 
 CONFIGS = {

@@ -1,5 +1,7 @@
 """End-to-end latency: a top-up through HTTP until the resident's Socket.IO client receives
-its `topup_success` notification, with the real worker in between, at fixed rates.
+its `topup_success` notification, with the real worker in between, at fixed rates. A
+resident's top-up is a payment: it starts, and the provider's signed webhook (sent at once
+here, as the test gateway's Pay would) credits it; both calls count.
 
 Open loop: top-ups are started on a fixed schedule whatever the answers, and latency counts
 from the scheduled start, so a slow server cannot hide its queueing (no coordinated omission).
@@ -12,6 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 import socketio
+
+from config import DEV_PAYMENT_WEBHOOK_SECRET  # the test stack's provider secret
+from dashboard.models import utcnow
+from dashboard.services import payments
 
 from . import bounds, live
 from .common import OUT, emit, load, log, percentile, prepare_db, tree_cpu_seconds
@@ -51,14 +57,25 @@ class Receiver:
 
 
 def _topup(base: str, wallet_id: int, token: str, session_for) -> tuple[int, int | None, float]:
-    """POST one top-up; (status, transaction id, seconds the HTTP call took)."""
+    """One resident top-up: start the payment, then the provider's signed confirmation;
+    (status, transaction id, seconds both HTTP calls took). 201 once it is credited."""
     started = time.monotonic()
     try:
         r = session_for().post(f"{base}/api/v1/wallets/{wallet_id}/topups",
                                json={"amount": "10.00", "method": "card"},
                                headers={"Authorization": f"Bearer {token}"}, timeout=30)
-        tx = r.json()["transaction"]["id"] if r.status_code == 201 else None
-        return r.status_code, tx, time.monotonic() - started
+        if r.status_code != 202:
+            return r.status_code, None, time.monotonic() - started
+        payment = r.json()["payment"]
+        now = utcnow()
+        body = payments.event_body("payment.succeeded", payment["id"], payment["amount"],
+                                   f"bench_{payment['id']}", now)
+        headers = payments.sign(DEV_PAYMENT_WEBHOOK_SECRET, body,
+                                msg_id=f"msg_bench_{payment['id']}", timestamp=now)
+        r = session_for().post(f"{base}/api/v1/payments/webhook", data=body, timeout=30,
+                               headers={**headers, "Content-Type": "application/json"})
+        tx = r.json()["payment"]["transaction_id"] if r.status_code == 200 else None
+        return (201 if tx else r.status_code), tx, time.monotonic() - started
     except requests.RequestException:
         return 0, None, time.monotonic() - started
 

@@ -1,14 +1,16 @@
 """Sending tasks to the worker from the web app, always after the database commit, and what
-the web does once a payment is in (pages and API alike)."""
+the web does around a payment (pages and API alike): where a resident pays, and who is told
+once the money is in."""
 from __future__ import annotations
 
 import logging
 
 from celery import Celery
-from flask import current_app
+from flask import current_app, url_for
 
 from . import events
 from .db import Session
+from .services import payments
 from .services.errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -38,11 +40,12 @@ def client() -> Celery:
     return app
 
 
-def send(name: str, *, queue: str = QUEUE, **kwargs) -> str:
-    """Queue task `name` (on `queue`); Unavailable (503) when the broker cannot be reached."""
+def send(name: str, *, queue: str = QUEUE, countdown: float | None = None, **kwargs) -> str:
+    """Queue task `name` on `queue` (to run `countdown` seconds from now, when given);
+    Unavailable (503) when the broker cannot be reached."""
     try:
         result = client().send_task(name, kwargs=kwargs, queue=queue, retry=True,
-                                    retry_policy=RETRY_POLICY)
+                                    retry_policy=RETRY_POLICY, countdown=countdown)
         return result.id
     except Exception as exc:  # kombu raises several types for an unreachable broker
         log.warning("could not queue %s: %s", name, exc)
@@ -78,3 +81,44 @@ def after_payment(result) -> None:
     after_transaction(result.transaction)
     events.publish_notifications(Session, result.resolved_ids, with_unread=False)
     events.publish_wallet(Session, result.transaction.wallet_id)
+
+
+def require_checkout() -> None:
+    """Unavailable (503) unless residents have somewhere to pay: the test gateway
+    (development) or the provider's page (PAYMENT_CHECKOUT_URL)."""
+    if not (current_app.config.get("PAYMENT_TEST_GATEWAY")
+            or current_app.config.get("PAYMENT_CHECKOUT_URL")):
+        raise Unavailable("Paying online is not set up yet. Ask your estate office how to "
+                          "top up.", code="payments_unavailable")
+
+
+def checkout_url(payment) -> str | None:
+    """Where the resident pays `payment` (None once it is no longer pending): the test
+    gateway's page in development, else PAYMENT_CHECKOUT_URL filled in, whose provider sends
+    the resident back to their wallet page."""
+    if payment.status != "pending":
+        return None
+    if current_app.config.get("PAYMENT_TEST_GATEWAY"):
+        return url_for("gateway.page", payment_id=payment.id, _external=True)
+    template = current_app.config.get("PAYMENT_CHECKOUT_URL")
+    if not template:
+        return None
+    back = url_for("resident.wallet", wallet_id=payment.wallet_id, _external=True,
+                   _anchor=f"payment-{payment.wallet_id}")
+    try:
+        return payments.checkout_url(template, payment, back)
+    except (KeyError, IndexError, ValueError) as exc:
+        log.error("PAYMENT_CHECKOUT_URL cannot be filled in: %s", exc)
+        raise Unavailable("The payment page is not set up correctly; try again later.",
+                          code="payments_unavailable") from exc
+
+
+def after_settlement(settlement) -> None:
+    """Tell everyone about a payment the provider's webhook settled: a success is a top-up
+    like any other (after_payment), a decline refreshes the resident's payment card."""
+    if not settlement.changed:
+        return
+    if settlement.credit is not None:
+        after_payment(settlement.credit)
+    else:
+        events.publish_wallet(Session, settlement.payment.wallet_id)

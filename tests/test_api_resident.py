@@ -10,6 +10,7 @@ import pytest
 from dashboard import dispatch
 from dashboard.models import utcnow
 from dashboard.services import notifications
+from tests import provider
 
 
 @pytest.fixture(autouse=True)
@@ -73,16 +74,26 @@ def test_the_resident_sees_only_their_wallets(app_user):
 
 
 def test_a_top_up_with_an_idempotency_key_is_made_once_without_csrf(app_user):
+    """The phone starts a payment (202, pending) and replays it (200, the same payment); the
+    provider's webhook credits it once; the ledger has one top-up."""
     path = f"/wallets/{app_user.wallet.id}/topups"
     body = {"amount": "49.50", "method": "card"}
     first = app_user.call("POST", path, json=body, headers={"Idempotency-Key": "phone-1"})
-    assert first.status_code == 201
-    tx = first.get_json()["transaction"]
-    assert (tx["type"], tx["amount"], tx["balance_after"]) == ("topup", "49.50", "149.50")
+    assert first.status_code == 202
+    payment = first.get_json()["payment"]
+    assert (payment["status"], payment["amount"], payment["method"]) == ("pending", "49.50",
+                                                                         "card")
     replay = app_user.call("POST", path, json=body, headers={"Idempotency-Key": "phone-1"})
-    assert replay.status_code == 200 and replay.get_json()["transaction"]["id"] == tx["id"]
+    assert replay.status_code == 200 and replay.get_json()["payment"]["id"] == payment["id"]
+    assert app_user.call("GET", f"/wallets/{app_user.wallet.id}").get_json()["balance"] == \
+        "100.00"
+    assert provider.post(app_user.client, *provider.signed(payment["id"], "49.50")) \
+        .status_code == 200
+    paid = app_user.call("GET", f"/payments/{payment['id']}").get_json()
+    assert paid["status"] == "succeeded"
     ledger = app_user.call("GET", f"/wallets/{app_user.wallet.id}/transactions").get_json()
-    assert [t["id"] for t in ledger["items"]] == [tx["id"]]
+    assert [t["id"] for t in ledger["items"]] == [paid["transaction_id"]]
+    assert ledger["items"][0]["balance_after"] == "149.50"
 
 
 def test_a_purchase_gives_units_and_more_than_the_balance_is_409(app_user):
@@ -104,7 +115,7 @@ def test_paying_into_someone_elses_wallet_is_404(app_user):
         assert response.status_code == 404
 
 
-@pytest.mark.parametrize("method", ["cash", "manual_admin"])
+@pytest.mark.parametrize("method", ["cash", "manual_admin", "eft"])
 def test_residents_cannot_record_office_payment_methods(app_user, method):
     response = app_user.call("POST", f"/wallets/{app_user.wallet.id}/topups",
                              json={"amount": "10.00", "method": method})

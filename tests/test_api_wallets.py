@@ -9,7 +9,7 @@ from sqlalchemy import event, func, select
 from dashboard.db import get_engine
 from dashboard.models import Occupancy, Person, Transaction, User, Wallet
 from dashboard.services.wallets import search as wallet_service
-from tests import factories
+from tests import factories, provider
 from tests.conftest import PG_URL, private_broker_url
 
 
@@ -318,14 +318,20 @@ def test_residents_see_only_their_own_wallets(client, db, make):
 
 
 def test_resident_can_pay_into_their_own_wallet(client, db, make):
-    """Residents top up and buy for their own unit."""
+    """Residents top up (a payment the provider's webhook credits) and buy for their own
+    unit."""
     w = make.wallet("10.00")
     make.resident(w, email="payer@example.test")
     headers = token_for(client, "payer@example.test")
     r = client.post(f"/api/v1/wallets/{w.id}/topups", json={"amount": "40.00", "method": "card"},
                     headers=headers)
-    assert r.status_code == 201
+    assert r.status_code == 202 and balance(db, w.id) == Decimal("10.00")
+    paid = provider.post(client, *provider.signed(r.get_json()["payment"]["id"], "40.00"))
+    assert paid.status_code == 200
     assert balance(db, w.id) == Decimal("50.00")
+    bought = client.post(f"/api/v1/wallets/{w.id}/purchases", headers=headers,
+                         json={"amount": "20.00", "utility": "water"})
+    assert bought.status_code == 201 and balance(db, w.id) == Decimal("30.00")
 
 
 def test_viewer_reads_but_gets_403_on_actions(client, db, make):
@@ -354,7 +360,7 @@ BAD_AMOUNTS = [
 ]
 
 
-@pytest.mark.parametrize("path, other", [("topups", {"method": "card"}),
+@pytest.mark.parametrize("path, other", [("topups", {"method": "cash"}),
                                          ("purchases", {"utility": "water"})])
 def test_bad_amounts_are_422_and_write_nothing(client, db, make, op, path, other):
     """Negative, zero, "12,50", three decimals, huge, wrong types, null: each 422 with fields."""
@@ -371,7 +377,7 @@ def test_non_finite_amounts_are_422(client, db, make, op):
     """NaN and infinities (1e309 parses as infinity) are refused like any bad amount."""
     wallet_id = make.wallet("20.00").id
     for raw in ("NaN", "Infinity", "-Infinity", "1e309", "-1e309", '"NaN"', '"Infinity"'):
-        for path, other in (("topups", '"method": "card"'), ("purchases", '"utility": "water"')):
+        for path, other in (("topups", '"method": "cash"'), ("purchases", '"utility": "water"')):
             r = client.post(f"/api/v1/wallets/{wallet_id}/{path}", headers=op,
                             data=f'{{"amount": {raw}, {other}}}', content_type="application/json")
             assert "amount" in assert_error(r, 422)["fields"], raw
@@ -439,13 +445,13 @@ def test_top_up_is_201_and_queues_its_real_time_tasks(client, db, make, op, redi
     redis.Redis.from_url(private_broker_url(redis_url)).delete("notifications")
     w = make.wallet("20.00")
     r = client.post(f"/api/v1/wallets/{w.id}/topups", headers=op,
-                    json={"amount": "30.5", "method": "instant_eft"})
+                    json={"amount": "30.5", "method": "eft"})
     assert r.status_code == 201
     tx = r.get_json()["transaction"]
     assert {k: tx[k] for k in ("wallet_id", "type", "utility", "amount", "units",
                                "balance_before", "balance_after", "method", "status")} == {
         "wallet_id": w.id, "type": "topup", "utility": None, "amount": "30.50", "units": None,
-        "balance_before": "20.00", "balance_after": "50.50", "method": "instant_eft",
+        "balance_before": "20.00", "balance_after": "50.50", "method": "eft",
         "status": "completed"}
     assert isinstance(tx["id"], int) and tx["created_at"].endswith("+00:00")
     tasks = queued_tasks(redis_url)
@@ -481,7 +487,7 @@ def test_idempotency_key_replay_is_200_with_the_same_body(client, db, make, op, 
     assert_error(client.post(url, headers=headers, json={"amount": "8.00", "utility": "water"}),
                  409, "idempotency_key_reused")
     assert_error(client.post(f"/api/v1/wallets/{w.id}/topups", headers=headers,
-                             json={"amount": "7.00", "method": "card"}), 409)
+                             json={"amount": "7.00", "method": "cash"}), 409)
     assert tx_count(db) == 1 and balance(db, w.id) == Decimal("93.00")
     # The key is per wallet: the same key on another wallet is a new transaction.
     other = make.wallet("10.00")
@@ -495,7 +501,7 @@ def test_bad_idempotency_keys_are_422(client, db, make, op):
     for key in ("", " ", "x" * 101, "tab\there"):
         assert_error(client.post(f"/api/v1/wallets/{wallet_id}/topups",
                                  headers={**op, "Idempotency-Key": key},
-                                 json={"amount": "7.00", "method": "card"}), 422)
+                                 json={"amount": "7.00", "method": "cash"}), 422)
     assert tx_count(db) == 0
 
 

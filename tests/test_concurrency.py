@@ -1,7 +1,8 @@
 """Concurrency through real HTTP on the live stack: 100 top-ups and purchases at once over 10
-wallets, by their residents and an operator. Every balance equals its ledger sum, the ledger
-holds exactly the requests that were answered 201, and the worker stores exactly one
-notification per transaction."""
+wallets, by their residents and an operator (a resident's top-up is a payment that the
+provider's signed webhook credits, sent right after it starts). Every balance equals its
+ledger sum, the ledger holds exactly the requests that were answered 201 (or the payments
+the webhook credited), and the worker stores exactly one notification per transaction."""
 from __future__ import annotations
 
 import random
@@ -15,7 +16,7 @@ import requests
 from sqlalchemy import func, select
 
 from dashboard.models import UTILITIES, Notification, Transaction, Wallet
-from tests import factories
+from tests import factories, provider
 from tests.chaos import wait_until
 
 pytestmark = pytest.mark.stack
@@ -60,7 +61,7 @@ def parallel_payments(stack, *, requests_count: int, wallets: int, threads: int)
         token = op_token if by_operator else resident_tokens[wallet]
         if rng.random() < 0.5:
             body = {"amount": f"{rng.randint(500, 3000) / 100:.2f}",
-                    "method": "cash" if by_operator else rng.choice(["card", "eft"])}
+                    "method": "cash" if by_operator else rng.choice(["card", "instant_eft"])}
             plan.append((wallet, token, "topups", body))
         else:
             body = {"utility": rng.choice(UTILITIES),
@@ -76,6 +77,14 @@ def parallel_payments(stack, *, requests_count: int, wallets: int, threads: int)
             barrier.wait()
         r = requests.post(f"{stack.url}/api/v1/wallets/{wallet}/{kind}", json=body,
                           headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        if r.status_code == 202:  # a resident's payment: the provider confirms it at once
+            payment = r.json()["payment"]
+            webhook, headers = provider.signed(payment["id"], payment["amount"])
+            r = requests.post(f"{stack.url}{provider.WEBHOOK}", data=webhook, headers=headers,
+                              timeout=60)
+            assert r.status_code == 200, r.text
+            tx_id = r.json()["payment"]["transaction_id"]
+            return item, 201, {"transaction": {"id": tx_id, "amount": payment["amount"]}}
         return item, r.status_code, r.json()
 
     with ThreadPoolExecutor(threads) as pool:

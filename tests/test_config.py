@@ -4,6 +4,8 @@ import os
 
 import pytest
 
+from tests import provider
+
 
 def load_config(monkeypatch, **env):
     """config.py re-read under the given environment variables."""
@@ -25,7 +27,8 @@ def test_production_refuses_missing_or_weak_secret(monkeypatch, secret):
 
 
 def test_production_accepts_a_strong_secret(monkeypatch):
-    config = load_config(monkeypatch, SECRET_KEY="x" * 16 + "y" * 16 + "z" * 8)
+    config = load_config(monkeypatch, SECRET_KEY="x" * 16 + "y" * 16 + "z" * 8,
+                         PAYMENT_WEBHOOK_SECRET=provider.fresh_secret(), PAYMENT_TEST_GATEWAY=None)
     cls = config.get_config("production")
     assert cls.SESSION_COOKIE_SECURE is True
     assert cls.SEED_DEMO_DATA is False

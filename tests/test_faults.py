@@ -15,7 +15,7 @@ import uuid
 import pytest
 from sqlalchemy import event, func, select
 
-from dashboard.models import Notification, TaskRun, Transaction, Wallet
+from dashboard.models import Notification, Payment, TaskRun, Transaction, Wallet
 from tests import factories
 from tests.chaos import KillableStack, expected_vs_stored, wait_until
 
@@ -272,8 +272,8 @@ def redis_outage_scenario(stack: KillableStack, outage: float, *, wait_for_beat:
     assert max(secs for _, secs in during) < 3.0, during
 
     # Web and worker reconnected by themselves: the real-time path works again.
-    r = stack.api("POST", f"/wallets/{wallet_ids[0]}/topups", res_token,
-                  json={"amount": "1.00", "method": "card"})
+    r = stack.api("POST", f"/wallets/{wallet_ids[0]}/topups", token,
+                  json={"amount": "1.00", "method": "eft"})
     assert r.status_code == 201, r.text
     live_tx = r.json()["transaction"]["id"]
     wait_until(lambda: transaction_notice_counts(stack, [live_tx]), timeout=20,
@@ -366,11 +366,12 @@ def hold_write_lock(db_url: str, seconds: float) -> threading.Thread:
     return thread
 
 
-def counts(db) -> tuple[int, int]:
-    """(transactions, sum of balances)."""
+def counts(db) -> tuple[int, int, int]:
+    """(transactions, sum of balances, payments started)."""
     db.rollback()
     return (db.scalar(select(func.count()).select_from(Transaction)),
-            db.scalar(select(func.sum(Wallet.balance))))
+            db.scalar(select(func.sum(Wallet.balance))),
+            db.scalar(select(func.count()).select_from(Payment)))
 
 
 @pytest.mark.skipif(bool(__import__("os").environ.get("TEST_DATABASE_URL")),
@@ -431,7 +432,7 @@ def test_a_database_locked_past_the_busy_timeout_is_a_clear_503_and_writes_nothi
     assert resident.login("locked-res@example.test").status_code == 302
     holder = hold_write_lock(db_url, 1.5)
     form = page_client.post(f"/me/wallets/{wallet.id}/topups", data={
-        "amount": "5.00", "method": "eft", "idempotency_key": "k-locked",
+        "amount": "5.00", "method": "card", "idempotency_key": "k-locked",
         "csrf_token": resident.csrf})
     holder.join()
     assert form.status_code == 503, form.get_data(as_text=True)[:500]

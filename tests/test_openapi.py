@@ -20,6 +20,7 @@ from dashboard.services.ids import ID_PATTERN, MAX_ID
 from dashboard.services.money import AMOUNT_OR_ZERO_PATTERN, AMOUNT_PATTERN, parse_amount
 from dashboard.services.notifications.messages import TYPES
 from dashboard.services.patterns import upto
+from dashboard.services.payments import OFFICE_METHODS
 from dashboard.services.scans import SCANS
 from dashboard.services.wallets import CURSOR_PATTERN, MAX_LIMIT, decode_cursor, encode_cursor
 from dashboard.services.wallets.readings import READING_PATTERN, parse_reading
@@ -209,8 +210,8 @@ def test_bodies_are_checked_as_documented(client, make, op_token):
         ({"amount": "1.00", "method": "card", "ammount": "2"}, "ammount", "Unknown field."),
         ({"method": "card"}, "amount", "This field is required."),
         ({"amount": 12, "method": "card"}, "amount", "Enter an amount in rand, like 49.50."),
-        ({"amount": "1.00", "method": 3}, "method", "Choose one of: " + ", ".join(TOPUP_METHODS)
-         + "."),
+        ({"amount": "1.00", "method": 3}, "method", "Choose one of: " + ", ".join(OFFICE_METHODS)
+         + "."),  # an operator's choices
     ]:
         r = client.post(url, json=body, headers=op_token)
         assert r.status_code == 422, body
@@ -236,7 +237,7 @@ def fuzz_server(redis_url, tmp_path):
     from dashboard.db import Session, init_engine
     from dashboard.migrate import upgrade
     from dashboard.models import utcnow
-    from dashboard.services import notifications
+    from dashboard.services import notifications, payments
     from tests.stack import Stack
 
     db_url = f"sqlite:///{tmp_path / 'fuzz.db'}"
@@ -245,8 +246,11 @@ def fuzz_server(redis_url, tmp_path):
     estate = factories.estate(Session)
     for balance in ("5.00", "40.00", "500.00"):
         w = factories.wallet(Session, balance, estate_obj=estate, meters=True)
-    factories.resident(Session, w, email="fuzz-resident@example.test")
+    resident = factories.resident(Session, w, email="fuzz-resident@example.test")
     factories.user(Session, "operator", email="fuzz-op@example.test")
+    Session.commit()
+    # A payment for GET /payments/{id} to answer (the operator's top-ups never make one).
+    payments.start_payment(Session, w.id, "25.00", "card", now=utcnow(), user_id=resident.id)
     notifications.store(Session, [notifications.notification_row(
         "topup_success", "Top-up received", "R 10.00 was added.", dedup_key=f"fuzz-{i}",
         now=utcnow(), wallet_id=w.id) for i in range(3)])

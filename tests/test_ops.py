@@ -14,6 +14,7 @@ from dashboard.cli.redis_server import free_port
 from dashboard.models import Notification, NotificationDelivery, TaskRun, utcnow
 from dashboard.services import notifications
 from dashboard.services.notifications import retention
+from tests import provider
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -177,7 +178,8 @@ def test_gunicorn_gevent_serves_pages_and_websockets(redis_url, tmp_path):
     engine.dispose()
     port = free_port()
     env = {**os.environ, "APP_ENV": "production", "SECRET_KEY": "p" * 40,
-           "DATABASE_URL": db_url, "REDIS_URL": redis_url, "BIND": f"127.0.0.1:{port}",
+           "PAYMENT_WEBHOOK_SECRET": provider.fresh_secret(), "DATABASE_URL": db_url,
+           "REDIS_URL": redis_url, "BIND": f"127.0.0.1:{port}",
            "SOCKETIO_CHANNEL": "gunicorn-test", "SESSION_COOKIE_SECURE": "0"}
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py",
                              "dashboard.wsgi:app"], cwd=ROOT, env=env,

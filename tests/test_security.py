@@ -28,7 +28,7 @@ from sqlalchemy import select, update
 from dashboard.db import Base
 from dashboard.models import Meter, NotificationDelivery, TaskRun, utcnow
 from dashboard.services.accounts.passwords import check_password_rules
-from tests import factories
+from tests import factories, provider
 from tests.conftest import Auth
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +48,8 @@ RESIDENT_PAGE = "resident_page"    # residents, about their own things; staff 40
 WALLET_READ = "wallet_read"        # staff, and the wallet's own residents; other residents 404
 WALLET_ACTION = "wallet_action"    # operators and the wallet's residents; viewers 403
 OWN_NOTIFICATION = "own_notification"  # staff, and the notification's recipients
+OWN_PAYMENT = "own_payment"        # staff, and the resident who started the payment
+SIGNED_WEBHOOK = "signed_webhook"  # the payment provider's signature only: 401 for everybody
 
 #: The JSON API mixes policies, so each of its routes is named; a new one must be added here.
 POLICIES = {
@@ -63,6 +65,7 @@ POLICIES = {
     "api.get_me": SIGNED_IN, "api.patch_me": SIGNED_IN, "api.get_preferences": SIGNED_IN,
     "api.put_preferences": SIGNED_IN, "api.notification_deliveries": OWN_NOTIFICATION,
     "api.list_deliveries": STAFF_READ, "api.retry_delivery": STAFF_ACTION,
+    "api.get_payment": OWN_PAYMENT, "api.payment_webhook": SIGNED_WEBHOOK,
     "auth.login_page": PUBLIC, "auth.logout": SIGNED_IN, "static": PUBLIC,
 }
 STAFF_BLUEPRINTS = {"overview", "wallets", "scans", "notifications_log", "thresholds",
@@ -78,7 +81,7 @@ def policy(endpoint: str, method: str) -> str:
         return PUBLIC
     if blueprint in STAFF_BLUEPRINTS:
         return STAFF_ACTION if method in UNSAFE else STAFF_READ
-    if blueprint in ("resident", "settings"):
+    if blueprint in ("resident", "settings", "gateway"):  # gateway: the payer's own payments
         return RESIDENT_PAGE
     raise AssertionError(f"{endpoint} ({method}) has no policy: add it to POLICIES")
 
@@ -88,9 +91,11 @@ def expected(policy_name: str, identity: str, owns: bool) -> str:
 
     `owns`: the path names resident A's wallet or notification, so resident B is a stranger.
     """
-    api = policy_name in (WALLET_READ, WALLET_ACTION, OWN_NOTIFICATION)
+    api = policy_name in (WALLET_READ, WALLET_ACTION, OWN_NOTIFICATION, OWN_PAYMENT)
     if policy_name == PUBLIC:
         return "allow"
+    if policy_name == SIGNED_WEBHOOK:
+        return "401"  # no session or token stands in for the provider's signature
     if identity == "anonymous":
         return "login"  # turned into 401 for /api/ paths below
     staff = identity in ("viewer", "operator")
@@ -117,6 +122,7 @@ class Site:
 
     def __init__(self, app, db):
         """Make the data and sign everyone in (sessions for pages, tokens for the API)."""
+        from dashboard.services import payments
         from dashboard.services.payments import transactions
         from dashboard.services.payments.notices import notify_transaction
 
@@ -141,12 +147,15 @@ class Site:
                                                address="+27821234567", error="HTTP 400")
         db.add(self.failed_sms)
         db.commit()
+        payment = payments.start_payment(db, self.wallet_a.id, "5.00", "card", now=utcnow(),
+                                         user_id=a.id).payment
         self.args = {
             "wallet_id": self.wallet_a.id, "notification_id": self.notification_id,
             "run_id": run.id, "estate_id": estate.id, "name": "check_low_credit_wallets",
             "meter_id": db.scalar(select(Meter.id).where(Meter.unit_id == self.wallet_a.unit_id)),
             "filename": "js/app.js", "delivery_id": self.failed_sms.id,
             "person_id": a.person_id,
+            "payment_id": payment.id,
         }
         self.emails = {"resident_a": "matrix-a@example.test",
                        "resident_b": "matrix-b@example.test",
@@ -176,8 +185,9 @@ class Site:
         assert page.login(email).status_code == 302
         return page
 
-    def body(self, endpoint: str) -> dict:
-        """A valid body for an unsafe route (JSON for the API, form fields for pages)."""
+    def body(self, endpoint: str, identity: str = "operator") -> dict:
+        """A valid body for an unsafe route (JSON for the API, form fields for pages), as
+        `identity` would send it (residents pay by card, the office in cash)."""
         key = uuid.uuid4().hex
         if endpoint == "api.create_reading":
             self.reading += 10
@@ -185,7 +195,8 @@ class Site:
         return {
             "api.auth_token": {"email": "matrix-op@example.test",
                                "password": "correct-horse-battery"},
-            "api.create_topup": {"amount": "1.00", "method": "card"},
+            "api.create_topup": {"amount": "1.00", "method": "card" if "resident" in identity
+                                 else "cash"},
             "api.create_purchase": {"utility": "electricity", "amount": "1.00"},
             "api.patch_wallet": {"low_balance_days": 4},
             "auth.login_page": {"email": "matrix-op@example.test",
@@ -214,6 +225,7 @@ class Site:
             "settings.save": {"email": "", "phone": "", "quiet_start": "21:00",
                               "quiet_end": "07:00"},
             "contacts.save": {"email": "", "phone": ""},
+            "gateway.decide": {"outcome": "pay"},
         }.get(endpoint, {})
 
     def end_active_runs(self) -> None:
@@ -241,7 +253,7 @@ class Site:
             self.end_active_runs()
         if endpoint.endswith("retry_delivery") or endpoint == "deliveries.retry":
             self.fail_delivery()
-        body = self.body(endpoint)
+        body = self.body(endpoint, identity)
         page = client or self.pages[identity]
         if identity == "anonymous" and endpoint == "auth.login_page" and method == "POST":
             page = self.anonymous()  # signing in must not turn the shared visitor into staff
@@ -355,7 +367,7 @@ def test_authorization_matrix(site):
     for rule, method in rules(site.app):
         if rule.endpoint == "auth.logout":
             continue  # ends the session: test_logout_matrix
-        owns = bool({"wallet_id", "notification_id"} & set(rule.arguments))
+        owns = bool({"wallet_id", "notification_id", "payment_id"} & set(rule.arguments))
         name = policy(rule.endpoint, method)
         for identity in IDENTITIES:
             want = expected(name, identity, owns)
@@ -465,8 +477,8 @@ def test_every_unsafe_route_needs_the_csrf_token_on_a_session(site):
 
     checked = []
     for rule, method in rules(site.app):
-        if method not in UNSAFE or rule.endpoint == "api.auth_token":
-            continue
+        if method not in UNSAFE or rule.endpoint in ("api.auth_token", "api.payment_webhook"):
+            continue  # no session to ride on; the webhook's signature is its authentication
         identity = csrf_identity(rule)
         page = site.pages[identity]  # refused requests leave the session as it was
         url = site.url(rule)
@@ -736,6 +748,7 @@ def test_production_session_cookie_is_secure(monkeypatch, tmp_path, redis_url):
 
     secret = uuid.uuid4().hex + uuid.uuid4().hex
     monkeypatch.setenv("SECRET_KEY", secret)
+    monkeypatch.setenv("PAYMENT_WEBHOOK_SECRET", provider.fresh_secret())  # production's own
     url = fast_database(tmp_path)
     app = create_app("production", **app_config(url, redis_url, SECRET_KEY=secret,
                                                 SOCKETIO_ASYNC_MODE="threading"))

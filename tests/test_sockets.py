@@ -172,7 +172,7 @@ def test_a_topup_reaches_the_residents_socket_from_the_worker(stack, clients):
     resident = connect(clients, stack, token=stack.token(email))
     operator_token = stack.token(staff(stack, "operator"))
     r = stack.api("POST", f"/wallets/{wallet}/topups", operator_token,
-                  json={"amount": "100.00", "method": "card"})
+                  json={"amount": "100.00", "method": "eft"})
     assert r.status_code == 201, r.text
     tx_id = r.json()["transaction"]["id"]
 

@@ -18,7 +18,7 @@ def test_topup_stores_topup_success_within_a_second(stack):
         wallet_id = w.id
     token = stack.token("stack-op1@example.test")
     r = stack.api("POST", f"/wallets/{wallet_id}/topups", token,
-                  json={"amount": "100.00", "method": "card"})
+                  json={"amount": "100.00", "method": "eft"})
     assert r.status_code == 201, r.text
     tx_id = r.json()["transaction"]["id"]
     started = time.monotonic()

@@ -20,9 +20,10 @@ import redis
 from sqlalchemy import func, select
 
 from dashboard.errors import http_status
-from dashboard.models import Notification, Transaction, Wallet, utcnow
+from dashboard.models import Notification, Payment, Transaction, Wallet, utcnow
 from dashboard.services import errors as service_errors
 from dashboard.services import notifications
+from tests import provider
 from tests.conftest import Auth, private_broker_url
 
 HX = {"HX-Request": "true"}
@@ -73,7 +74,7 @@ FORMS = {
     "resident top-up": (
         "resident", "/me/wallets/{w}/topups",
         {"amount": "50", "method": "cash", "idempotency_key": "res-1"},
-        "topup-method-{w}", "Choose card, EFT or instant EFT.", True),
+        "topup-method-{w}", "Choose card or instant EFT.", True),
     "resident buy": (
         "resident", "/me/wallets/{w}/purchases",
         {"amount": "12.345", "utility": "electricity", "idempotency_key": "res-2"},
@@ -160,6 +161,9 @@ def _snapshot(db):
 
 PAY_URLS = {"operator": ("/wallets/{w}/topups", "cash", "Top up"),
             "resident": ("/me/wallets/{w}/topups", "card", "Top up")}
+#: The balance after the first R 10.00: the office's top-up is credited at once, the
+#: resident's is a payment waiting for the provider.
+FIRST_BALANCE = {"operator": Decimal("40.00"), "resident": Decimal("30.00")}
 
 
 @pytest.mark.parametrize("who", list(PAY_URLS))
@@ -188,7 +192,7 @@ def test_an_old_payment_form_changed_and_resent_gets_a_new_key(people, db, who):
     assert again.status_code == 422 and "already used for an earlier payment" in html
     assert f'value="old-{who}"' not in html
     db.remove()
-    assert db.get(Wallet, people.wallet).balance == Decimal("40.00")
+    assert db.get(Wallet, people.wallet).balance == FIRST_BALANCE[who]
 
 
 # -- one after_payment for pages and API -------------------------------------------------
@@ -217,7 +221,9 @@ def _payloads(heard: list[dict], event: str) -> list[dict]:
 
 ROUTES = {  # who, url, extra headers, body
     "operator page": ("operator", "/wallets/{w}/topups", HX, "form"),
-    "resident page": ("resident", "/me/wallets/{w}/topups", HX, "form"),
+    # The resident's page starts a payment; the provider's webhook is what credits it.
+    "resident page and the provider's webhook": ("resident", "/me/wallets/{w}/topups", HX,
+                                                 "payment"),
     "API": ("operator", "/api/v1/wallets/{w}/topups", {}, "json"),
 }
 
@@ -243,6 +249,23 @@ def test_a_top_up_tells_everyone_once_whichever_route_took_it(app, people, db, r
         token = auth.token("op@example.test")
         send = lambda: auth.client.post(url, json={"amount": "100.00", "method": "eft"},
                                         headers={**token, "Idempotency-Key": "api-1"})
+    elif body == "payment":  # the form starts it (a replay: the same payment), then the
+        message = []         # provider confirms it (a replay: the same message)
+
+        def send():
+            """Top up on the page, then the provider's webhook for that payment."""
+            started = auth.client.post(url, headers=headers, data={
+                "amount": "100.00", "method": "card", "idempotency_key": "page-1",
+                "csrf_token": auth.csrf})
+            # To the payment page; once it is paid, a resent form goes to its card instead.
+            went = started.headers["HX-Redirect"]
+            assert started.status_code == 200
+            assert ("#payment-" in went) if message else ("/dev/gateway/" in went), went
+            if not message:
+                payment_id = db.scalar(select(Payment.id).where(
+                    Payment.wallet_id == people.wallet))
+                message.extend(provider.signed(payment_id, "100.00"))
+            return provider.post(app.test_client(), *message)
     else:
         send = lambda: auth.client.post(url, headers=headers, data={
             "amount": "100.00", "method": "eft", "idempotency_key": "page-1",

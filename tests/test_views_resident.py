@@ -15,11 +15,13 @@ from dashboard.models import (
     Meter,
     MeterReading,
     Notification,
+    Payment,
     Transaction,
     Wallet,
     utcnow,
 )
 from dashboard.services import notifications
+from tests import provider
 
 HX = {"HX-Request": "true"}
 
@@ -173,8 +175,8 @@ def test_signed_out_people_are_sent_to_sign_in(client, home):
 def test_another_residents_wallet_is_404_everywhere(me, make, db, sent):
     other = make.wallet("300.00")
     make.resident(other, email="neighbour@example.test")
-    for path in ("", "/balance", "/transactions", "/topups/preview", "/purchases/preview",
-                 "/alerts/preview"):
+    for path in ("", "/balance", "/transactions", "/payment", "/topups/preview",
+                 "/purchases/preview", "/alerts/preview"):
         assert me.client.get(f"/me/wallets/{other.id}{path}", headers=HX).status_code == 404
     key = {"idempotency_key": "k1"}
     assert me.post(f"/me/wallets/{other.id}/topups",
@@ -207,23 +209,38 @@ def test_every_form_needs_the_csrf_token(me, db):
     assert wallet.balance == Decimal("100.00") and wallet.low_balance_threshold == Decimal(50)
 
 
-# -- top up ------------------------------------------------------------------------------------
+# -- top up: a payment, credited by the provider's webhook -------------------------------------
 
-def test_top_up_pays_once_per_form_and_refreshes_the_balance(me, db, sent):
+def _payments(db, wallet_id) -> list[Payment]:
+    """The wallet's payments, oldest first."""
+    db.remove()
+    return list(db.scalars(select(Payment).where(Payment.wallet_id == wallet_id)
+                           .order_by(Payment.id)))
+
+
+def test_top_up_starts_one_payment_per_form_and_goes_to_the_payment_page(me, db, sent):
+    """htmx: HX-Redirect to the payment page; nothing is credited, nobody is told; the same
+    form again (a double click that got through) is the same payment, not a second."""
     url = f"/me/wallets/{me.wallet.id}/topups"
-    form = {"amount": "50", "method": "eft", "idempotency_key": "form-1"}
+    form = {"amount": "50", "method": "instant_eft", "idempotency_key": "form-1"}
     first = me.post(url, form)
-    assert first.status_code == 200 and first.headers["HX-Trigger"] == "wallet-updated"
-    assert "R 50.00 was added to your wallet. Your balance is now R 150.00." in _text(first)
-    assert 'name="idempotency_key" value="form-1"' not in _text(first)  # a fresh key
-    again = me.post(url, form)  # a double click that got through, or a resubmitted form
-    assert again.status_code == 200 and "You were not charged twice" in _text(again)
-    assert _wallet(db, me.wallet.id).balance == Decimal("150.00")
-    assert _count_transactions(db, me.wallet.id) == 1 and len(sent.transactions) == 1
-    assert sent.wallets == [me.wallet.id]
+    [payment] = _payments(db, me.wallet.id)
+    assert first.status_code == 200
+    assert first.headers["HX-Redirect"] == f"http://localhost/dev/gateway/{payment.id}"
+    assert (payment.status, payment.amount, payment.method, payment.created_by_id) == (
+        "pending", Decimal("50.00"), "instant_eft", me.user.id)
+    again = me.post(url, form)
+    assert again.headers["HX-Redirect"] == first.headers["HX-Redirect"]
+    assert len(_payments(db, me.wallet.id)) == 1
+    assert _wallet(db, me.wallet.id).balance == Decimal("100.00")
+    assert _count_transactions(db, me.wallet.id) == 0 and sent.transactions == []
+    assert sent.wallets == []
 
 
-def test_top_up_without_javascript_redirects_and_a_resubmit_does_not_pay_twice(me, db, sent):
+def test_top_up_without_javascript_goes_to_the_payment_page_and_a_resubmit_pays_once(
+        me, db, app):
+    """A plain form: 303 to the payment page, again for a resubmit; once the provider has
+    confirmed it, a resubmit goes to the payment card, which says it was received."""
     url = f"/me/wallets/{me.wallet.id}/topups"
     page = _text(me.client.get("/me/"))
     key = re.search(r'id="topup-form-\d+".*?name="idempotency_key" value="([^"]+)"', page,
@@ -231,17 +248,25 @@ def test_top_up_without_javascript_redirects_and_a_resubmit_does_not_pay_twice(m
     form = {"amount": "20.50", "method": "card", "idempotency_key": key, "csrf_token": me.csrf}
     for _ in range(2):
         response = me.client.post(url, data=form)
-        assert response.status_code == 302
-        assert response.headers["Location"].endswith(f"/me/wallets/{me.wallet.id}"
-                                                      f"#balance-{me.wallet.id}")
-    assert "was already made" in _text(me.client.get(response.headers["Location"]))
+        assert response.status_code == 303
+        assert "/dev/gateway/" in response.headers["Location"]
+    [payment] = _payments(db, me.wallet.id)
+    assert provider.post(app.test_client(), *provider.signed(payment.id, "20.50")) \
+        .status_code == 200  # the provider: no session
+    response = me.client.post(url, data=form)
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith(f"/me/wallets/{me.wallet.id}"
+                                                 f"#payment-{me.wallet.id}")
+    assert "Payment received: R 20.50 was added to your wallet." in _text(
+        me.client.get(response.headers["Location"]))
     assert _wallet(db, me.wallet.id).balance == Decimal("120.50")
-    assert _count_transactions(db, me.wallet.id) == 1
+    assert _count_transactions(db, me.wallet.id) == 1 and len(_payments(db, me.wallet.id)) == 1
 
 
 @pytest.mark.parametrize("amount, method, field, message", [
-    ("50", "cash", "method", "Choose card, EFT or instant EFT."),
-    ("50", "manual_admin", "method", "Choose card, EFT or instant EFT."),
+    ("50", "cash", "method", "Choose card or instant EFT."),
+    ("50", "manual_admin", "method", "Choose card or instant EFT."),
+    ("50", "eft", "method", "Choose card or instant EFT."),
     ("-5", "card", "amount", "more than zero"),
     ("abc", "card", "amount", "Enter an amount in rand"),
     ("12.345", "card", "amount", "two decimal places"),
@@ -253,16 +278,16 @@ def test_top_up_errors_sit_beside_their_field_and_nothing_is_paid(me, db, sent, 
     response = me.post(f"/me/wallets/{me.wallet.id}/topups",
                        {"amount": amount, "method": method, "idempotency_key": "k"})
     html = _text(response)
-    assert response.status_code == 422 and "HX-Trigger" not in response.headers
+    assert response.status_code == 422 and "HX-Redirect" not in response.headers
     assert f'id="topup-{field}-{me.wallet.id}-error">' in html and message in html
     assert re.search(rf'id="topup-{field}-{me.wallet.id}"[^>]*aria-invalid="true"', html, re.DOTALL)
-    assert _count_transactions(db, me.wallet.id) == 0 and sent.transactions == []
+    assert _payments(db, me.wallet.id) == [] and sent.transactions == []
 
 
 def test_a_payment_form_without_its_key_is_refused(me, db):
     response = me.post(f"/me/wallets/{me.wallet.id}/topups", {"amount": "5", "method": "card"})
     assert response.status_code == 422 and "This form is out of date" in _text(response)
-    assert _count_transactions(db, me.wallet.id) == 0
+    assert _payments(db, me.wallet.id) == []
 
 
 def test_an_old_form_changed_and_resent_pays_nothing_and_gets_a_new_key(me, db):
@@ -272,7 +297,49 @@ def test_an_old_form_changed_and_resent_pays_nothing_and_gets_a_new_key(me, db):
     html = _text(response)
     assert response.status_code == 422 and "already used for an earlier payment" in html
     assert 'value="old"' not in html
-    assert _wallet(db, me.wallet.id).balance == Decimal("110.00")
+    assert [p.amount for p in _payments(db, me.wallet.id)] == [Decimal("10.00")]
+    assert _wallet(db, me.wallet.id).balance == Decimal("100.00")
+
+
+def _started(db, me, amount="100.00", minutes_ago=0) -> int:
+    """A payment the resident started `minutes_ago`."""
+    from dashboard.services import payments
+
+    return payments.start_payment(db, me.wallet.id, amount, "card", user_id=me.user.id,
+                                  now=utcnow() - timedelta(minutes=minutes_ago)).payment.id
+
+
+@pytest.mark.parametrize("outcome, words", [
+    (None, "Waiting for your bank to confirm R 100.00."),
+    ("payment.succeeded", "Payment received: R 100.00 was added to your wallet."),
+    ("payment.failed", "Your payment of R 100.00 was declined. Nothing was added"),
+    ("expired", "Your payment of R 100.00 expired: it was not completed within 30 minutes."),
+])
+def test_the_payment_card_says_plainly_how_the_payment_stands(me, db, app, outcome, words):
+    """Pending (with the way back to the payment page), received, declined, expired: on the
+    wallet page and from the card's own route, which refreshes on wallet-updated."""
+    payment_id = _started(db, me, minutes_ago=31 if outcome == "expired" else 0)
+    if outcome and outcome != "expired":
+        assert provider.post(app.test_client(), *provider.signed(
+            payment_id, "100.00", outcome)).status_code == 200
+    page = _text(me.client.get("/me/"))
+    card = _text(me.client.get(f"/me/wallets/{me.wallet.id}/payment", headers=HX))
+    for html in (page, card):
+        assert words in html and f'data-payment-id="{payment_id}"' in html
+        assert ('href="http://localhost/dev/gateway/' in html) is (outcome is None)
+    assert "<html" not in card and 'hx-trigger="wallet-updated from:body' in card
+    assert ("every 10s" in card) is (outcome is None)  # polls only while it waits
+
+
+def test_the_payment_card_route_is_a_fragment_or_the_wallet_page(me, db):
+    """Without htmx the card's URL is not a page: back to the wallet, at the card. With no
+    recent payment the card is an empty slot that a later refresh fills."""
+    plain = me.client.get(f"/me/wallets/{me.wallet.id}/payment")
+    assert plain.status_code == 302
+    assert plain.headers["Location"].endswith(f"/me/wallets/{me.wallet.id}"
+                                              f"#payment-{me.wallet.id}")
+    empty = _text(me.client.get(f"/me/wallets/{me.wallet.id}/payment", headers=HX))
+    assert f'id="payment-{me.wallet.id}"' in empty and "Your payment" not in empty
 
 
 def test_the_top_up_confirmation_names_the_amount(me):

@@ -116,7 +116,7 @@ def make_celery(config=None) -> Celery:
     """The Celery app, configured from `config` (default: get_config() at the moment the
     app's settings are first read, so importing this module reads nothing)."""
     app = Celery("quantify", include=["worker.tasks", "worker.scan_tasks",
-                                      "worker.delivery_tasks"])
+                                      "worker.delivery_tasks", "worker.payment_tasks"])
     app.add_defaults(lambda: settings(config or get_config()))
     return app
 

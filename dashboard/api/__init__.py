@@ -10,6 +10,7 @@ from . import (  # noqa: E402,F401  (routes)
     meters,
     notifications,
     openapi,
+    payments,
     scans,
     wallets,
 )

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from ..models import (
     ALERT_MODES,
+    PAYMENT_METHODS,
+    PAYMENT_STATES,
     ROLES,
     RUN_STATES,
     TOPUP_METHODS,
@@ -146,6 +148,17 @@ def components() -> dict:
         "Token": obj({"token": TEXT, "user": obj({"id": INTEGER, "email": TEXT,
                                                   "role": enum(ROLES)})}),
         "TransactionResult": obj({"transaction": ref("Transaction")}),
+        "Payment": obj({
+            "id": INTEGER, "wallet_id": INTEGER, "amount": MONEY,
+            "method": enum(PAYMENT_METHODS), "status": enum(PAYMENT_STATES),
+            "redirect_url": nullable({**TEXT, "description": "Where the resident pays; null "
+                                                            "once the payment is settled."}),
+            "provider_ref": nullable(TEXT),
+            "transaction_id": nullable({**INTEGER, "description": "The top-up that credited "
+                                                                 "it."}),
+            "failure_reason": nullable(TEXT), "created_at": TIME, "expires_at": TIME,
+            "settled_at": nullable(TIME)}),
+        "PaymentResult": obj({"payment": ref("Payment")}),
         "TaskRunResult": obj({"task_run": ref("TaskRun")}),
     }
 

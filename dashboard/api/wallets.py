@@ -9,17 +9,19 @@ from sqlalchemy import select
 from .. import dispatch, events
 from ..db import Session
 from ..models import ALERT_MODES, TOPUP_METHODS, UTILITIES, WALLET_STATES, Estate, Unit, utcnow
-from ..services import wallets
+from ..services import payments, wallets
 from ..services.ids import MAX_ID
 from ..services.payments import (
     IDEMPOTENCY_KEY_LENGTH,
     IDEMPOTENCY_KEY_PATTERN,
+    OFFICE_METHODS,
     RESIDENT_METHODS,
     ledger,
     transactions,
 )
 from ..services.serialize import transaction_json, wallet_json
 from .helpers import int_arg, listing, refuse_viewers, signed_in
+from .payments import payment_payload
 from .schemas import (
     ALERT_FREQUENCY_HOURS_IN,
     AMOUNT_IN,
@@ -41,7 +43,9 @@ SETTINGS_BODY = Body(
     alert_frequency_hours=Field(ALERT_FREQUENCY_HOURS_IN))
 TOPUP_BODY = Body(amount=Field(AMOUNT_IN, required=True, message=AMOUNT_TYPE),
                   method=Field(enum(TOPUP_METHODS, description=(
-                      f"Residents: {', '.join(RESIDENT_METHODS)}.")), required=True))
+                      f"Residents: {', '.join(RESIDENT_METHODS)} (a payment); operators: "
+                      f"{', '.join(OFFICE_METHODS)} (credited at once). Any other: 422.")),
+                      required=True))
 PURCHASE_BODY = Body(utility=Field(enum(UTILITIES), required=True),
                      amount=Field(AMOUNT_IN, required=True, message=AMOUNT_TYPE))
 IDEMPOTENCY_KEY = header("Idempotency-Key", {
@@ -130,19 +134,41 @@ def _can_pay(wallet_id: int):
     return wallet
 
 
+TOPUP_ANSWERS = {
+    201: (ref("TransactionResult"), "An operator's top-up, credited at once"),
+    202: (ref("PaymentResult"), "A resident's payment, pending: pay at its redirect_url; "
+                                "the wallet is credited when the provider confirms it"),
+    200: ({"oneOf": [ref("TransactionResult"), ref("PaymentResult")]},
+          "An Idempotency-Key replay: the first result")}
+TOPUP_LINKS = {**PAID_LINKS, 202: {"GetPayment": {
+    "operationId": "get_payment", "parameters": {"payment_id": "$response.body#/payment/id"}}}}
+
+
 @route("POST", "/wallets/{wallet_id}/topups", summary="Top up a wallet", body=TOPUP_BODY,
-       params=[IDEMPOTENCY_KEY], answers=PAID, refusals=(403, 409), links=PAID_LINKS,
-       description="409 when the Idempotency-Key was used for another request. Viewers: 403.")
+       params=[IDEMPOTENCY_KEY], answers=TOPUP_ANSWERS, refusals=(403, 409),
+       links=TOPUP_LINKS,
+       description="A resident (card, instant_eft) starts a payment: 202 with its "
+                   "redirect_url, and nothing is credited until the payment provider's signed "
+                   "webhook confirms it (GET /payments/{id} follows it). An operator (cash, "
+                   "eft, manual_admin) tops up at once: 201, recorded as theirs. 409 when the "
+                   "Idempotency-Key was used for another request. Viewers: 403. 503 when "
+                   "paying online is not set up.")
 @signed_in
 def create_topup(wallet_id: int):
-    """Top up the wallet: {amount, method}."""
+    """Top up the wallet: {amount, method}; a resident's is a pending payment."""
     wallet = _can_pay(wallet_id)
     data = TOPUP_BODY.read()
-    result = transactions.top_up(Session, wallet.id, data["amount"], data["method"],
-                                 now=utcnow(), user_id=current_user.id,
-                                 idempotency_key=request.headers.get("Idempotency-Key"),
-                                 resident=not current_user.is_staff)
-    return _transaction_response(result)
+    key = request.headers.get("Idempotency-Key")
+    if current_user.is_staff:
+        result = transactions.top_up(Session, wallet.id, data["amount"], data["method"],
+                                     now=utcnow(), user_id=current_user.id,
+                                     idempotency_key=key, methods=OFFICE_METHODS)
+        return _transaction_response(result)
+    dispatch.require_checkout()
+    started = payments.start_payment(Session, wallet.id, data["amount"], data["method"],
+                                     now=utcnow(), user_id=current_user.id,
+                                     idempotency_key=key)
+    return jsonify(payment=payment_payload(started.payment)), (202 if started.created else 200)
 
 
 @route("POST", "/wallets/{wallet_id}/purchases", summary="Buy utility credit",

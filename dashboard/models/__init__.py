@@ -20,6 +20,7 @@ from .common import (
 from .estate import Estate, Occupancy, Person, Unit
 from .metering import Meter, MeterReading
 from .notification import Notification, NotificationDelivery
+from .payment import PAYMENT_METHODS, PAYMENT_STATES, Payment
 from .task_run import ACTIVE_STATES, RUN_STATES, TRIGGERS, TaskRun, TaskRunChunk
 from .user import User
 from .wallet import Transaction, Wallet
@@ -31,4 +32,5 @@ __all__ = [
     "ACTIVE_STATES", "RUN_STATES", "TRIGGERS", "utcnow",
     "Estate", "Occupancy", "Person", "Unit", "Meter", "MeterReading", "Notification",
     "NotificationDelivery", "TaskRun", "TaskRunChunk", "User", "Transaction", "Wallet",
+    "PAYMENT_METHODS", "PAYMENT_STATES", "Payment",
 ]

@@ -1,10 +1,10 @@
-"""The JSON shapes of the API (wallet, transaction, notification, task run), shared by the
-API and the live events."""
+"""The JSON shapes of the API (wallet, transaction, payment, notification, task run), shared
+by the API and the live events."""
 from __future__ import annotations
 
 from datetime import datetime
 
-from ..models import UTILITIES, Notification, TaskRun, Transaction, Wallet
+from ..models import UTILITIES, Notification, Payment, TaskRun, Transaction, Wallet
 from .money import money_str
 
 
@@ -43,6 +43,18 @@ def transaction_json(tx: Transaction) -> dict:
         "balance_before": money_str(tx.balance_before),
         "balance_after": money_str(tx.balance_after), "method": tx.method,
         "status": tx.status, "created_at": iso(tx.created_at),
+    }
+
+
+def payment_json(payment: Payment, redirect_url: str | None = None) -> dict:
+    """A resident's payment; `redirect_url` (the provider's page) only while it is pending."""
+    return {
+        "id": payment.id, "wallet_id": payment.wallet_id, "amount": money_str(payment.amount),
+        "method": payment.method, "status": payment.status,
+        "redirect_url": redirect_url if payment.status == "pending" else None,
+        "provider_ref": payment.provider_ref, "transaction_id": payment.transaction_id,
+        "failure_reason": payment.failure_reason, "created_at": iso(payment.created_at),
+        "expires_at": iso(payment.expires_at), "settled_at": iso(payment.settled_at),
     }
 
 

@@ -7,10 +7,13 @@ from .context import register_context
 
 
 def register_views(app: Flask) -> None:
-    """Register every page blueprint and the template helpers."""
+    """Register every page blueprint and the template helpers (the Outbox only in development
+    and testing, the test payment gateway only where PAYMENT_TEST_GATEWAY is on: never in
+    production)."""
     from . import (
         contacts,
         deliveries,
+        gateway,
         notifications_log,
         outbox,
         overview,
@@ -29,3 +32,5 @@ def register_views(app: Flask) -> None:
     if app.config.get("ENV_NAME") in outbox.ENVIRONMENTS:  # never in production
         app.register_blueprint(outbox.bp)
         app.jinja_env.globals["outbox_enabled"] = True
+    if app.config.get("PAYMENT_TEST_GATEWAY"):
+        gateway.register(app)

@@ -1,11 +1,17 @@
 """The resident's pages: their wallet, paying in, buying credit, alert settings and the inbox.
 
+Paying in (Top up) starts a payment and sends the resident to the payment provider's page
+(the test gateway in development); the wallet's payment card says how it stands (waiting for
+the bank, received, declined, expired) and refreshes when the provider's webhook settles it.
+
 Each widget is an underscore partial under templates/resident/ that owns its id. A page route
 renders the whole page; the widget's own route returns the partial to htmx (HX-Request) and
 sends people without JavaScript back to the page, so there is one rendering path. Live events
 (wallet-updated, notification-created) make widgets refresh through those same routes.
 """
 from __future__ import annotations
+
+from datetime import timedelta
 
 from flask import (
     Blueprint,
@@ -26,13 +32,16 @@ from ..db import Session, write_transaction
 from ..extensions import htmx
 from ..models import Wallet, utcnow
 from ..routing import ID_CONVERTER
-from ..services import notifications, wallets
+from ..services import notifications, payments, wallets
+from ..services.errors import Unavailable
 from . import resident_forms as forms
 from . import resident_model as view_model
 from .access import resident_required
 
 bp = Blueprint("resident", __name__, url_prefix="/me")
 ID = ID_CONVERTER  # bounded: an id beyond what a column holds is a 404, not a 500
+#: The payment card shows the resident's newest payment of this long ago at most.
+RECENT_PAYMENT = timedelta(days=1)
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -71,6 +80,7 @@ def _wallet_context(wallet: Wallet, **forms_given) -> dict:
     alerts = forms_given.get("alerts") or forms.alerts_form(wallet)
     return {
         "wallet": wallet, "summary": summary, "my_wallets": _my_wallets(),
+        **_payment_context(wallet, now),
         "estate": summary.estate, "options": summary.options,
         "transactions": view_model.recent_transactions(Session, wallet.id),
         "charts": view_model.usage_charts(Session, wallet, now,
@@ -80,6 +90,20 @@ def _wallet_context(wallet: Wallet, **forms_given) -> dict:
         "alerts": alerts, "alerts_note": forms.describe_settings(wallet),
         "inbox": view_model.inbox_page(Session, current_user, view_model.InboxFilter()),
     }
+
+
+def _payment_context(wallet: Wallet, now) -> dict:
+    """The resident's newest recent payment into the wallet, for its card."""
+    payment = payments.latest_payment(Session, current_user, wallet.id,
+                                      since=now - RECENT_PAYMENT, now=now)
+    url = None
+    if payment is not None:
+        try:
+            url = dispatch.checkout_url(payment)
+        except Unavailable:  # a misconfigured provider page: the card still says the status
+            url = None
+    return {"payment": payment, "payment_url": url,
+            "payment_text": forms.payment_message(payment) if payment else None}
 
 
 def _wallet_page(wallet: Wallet, status: int = 200, **forms_given):
@@ -129,8 +153,18 @@ def transactions(wallet_id: int):
                    transactions=view_model.recent_transactions(Session, wallet.id))
 
 
+@bp.get(f"/wallets/<{ID}:wallet_id>/payment")
+@resident_required
+def payment(wallet_id: int):
+    """The payment card, refreshed live when the provider's webhook settles the payment."""
+    wallet = _wallet(wallet_id)
+    if not htmx:
+        return _back_to(wallet, f"payment-{wallet.id}")
+    return _render("resident/_payment.html", wallet=wallet, **_payment_context(wallet, utcnow()))
+
+
 def _payment_response(wallet: Wallet, payment, form_name: str, template: str, **extra):
-    """The form after a payment attempt: the partial for htmx, else redirect or full page."""
+    """The form after a purchase attempt: the partial for htmx, else redirect or full page."""
     dispatch.after_payment(payment.result)
     status = payment.form.status
     if htmx:
@@ -149,12 +183,32 @@ def _payment_response(wallet: Wallet, payment, form_name: str, template: str, **
 @bp.post(f"/wallets/<{ID}:wallet_id>/topups")
 @resident_required
 def topup(wallet_id: int):
-    """Top up (simulated payment): amount and method; once per form rendering."""
+    """Top up: start a payment (amount and method; once per form rendering) and go to the
+    payment page. Nothing is credited until the provider confirms the payment."""
     wallet = _wallet(wallet_id)
-    payment = forms.submit_topup(Session, wallet, request.form, user_id=current_user.id,
+    dispatch.require_checkout()
+    started = forms.submit_topup(Session, wallet, request.form, user_id=current_user.id,
                                  now=utcnow())
-    return _payment_response(wallet, payment, "topup", "resident/_topup_form.html",
-                             topup_preview=forms.topup_preview(payment.form))
+    if started.result is None:
+        if htmx:
+            body = render_template("resident/_topup_form.html", wallet=wallet,
+                                   topup=started.form,
+                                   topup_preview=forms.topup_preview(started.form))
+            response = htmx_response(body, started.form.status)
+            response.vary.add("HX-Request")
+            return response
+        return _wallet_page(wallet, started.form.status, topup=started.form)
+    # A replay of a payment already settled has no payment page: its card says how it went.
+    target = (dispatch.checkout_url(started.result.payment)
+              or url_for("resident.wallet", wallet_id=wallet.id, _anchor=f"payment-{wallet.id}"))
+    if htmx:
+        # htmx follows HX-Redirect with a full navigation, as a plain form follows the 303.
+        response = htmx_response("", 200, redirect=target)
+        response.vary.add("HX-Request")
+        return response
+    response = redirect(target, 303)
+    response.vary.add("HX-Request")
+    return response
 
 
 @bp.get(f"/wallets/<{ID}:wallet_id>/topups/preview")

@@ -4,7 +4,8 @@ The forms are the shared Flask-WTF forms (views/forms/): the form checks what it
 services' own parsers, so all its problems come back together beside the fields, and the
 services (payments, wallets) still make the final decision. Every rendering of a payment form
 carries a fresh Idempotency-Key: a double click or a resubmitted form replays the first
-payment instead of paying twice.
+payment instead of paying twice. Top up starts a payment that credits nothing until the
+payment provider confirms it; Buy spends the balance at once.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from ..models import Wallet
-from ..services import wallets
+from ..services import payments, wallets
 from ..services.errors import ValidationFailed
 from ..services.money import format_rand, parse_amount
 from ..services.notifications.messages import format_quantity
@@ -70,10 +71,10 @@ def topup_preview(form: ResidentTopUpForm) -> Preview:
     method = form.method.data
     if amount is None or method not in RESIDENT_METHODS:
         return Preview("Enter the amount to pay in.",
-                       "Pay this amount into your wallet? (Simulated payment.)")
+                       "Pay this amount into your wallet? You will go to the payment page.")
     return Preview(f"You will pay {format_rand(amount)} by {METHOD_NAMES[method]}.",
                    f"Pay {format_rand(amount)} by {METHOD_NAMES[method]} into your wallet? "
-                   f"(Simulated payment.)")
+                   f"You will go to the payment page.")
 
 
 def buy_preview(session, wallet: Wallet, options: list[UtilityOption], form: BuyForm
@@ -97,29 +98,44 @@ def buy_preview(session, wallet: Wallet, options: list[UtilityOption], form: Buy
 
 @dataclass
 class Payment:
-    """The form to show after a payment attempt, and the service's result when it went in."""
+    """The Buy form after a purchase attempt, and the service's result when it went in."""
 
-    form: ResidentTopUpForm | BuyForm
+    form: BuyForm
     result: transactions.TransactionResult | None = None
 
 
+@dataclass
+class Started:
+    """The Top up form after it was sent, and the payment it started (or replayed)."""
+
+    form: ResidentTopUpForm
+    result: payments.PaymentResult | None = None
+
+
 def submit_topup(session, wallet: Wallet, formdata, *, user_id: int, now: datetime
-                 ) -> Payment:
-    """Top up from the form: {amount, method, idempotency_key}."""
+                 ) -> Started:
+    """Start a payment from the form: {amount, method, idempotency_key}. Nothing is credited
+    here: the resident pays on the provider's page, whose webhook credits the wallet."""
     form = ResidentTopUpForm(formdata)
-    result = pay(form, lambda key: transactions.top_up(
+    result = pay(form, lambda key: payments.start_payment(
         session, wallet.id, form.amount.data, form.method.data, now=now, user_id=user_id,
         idempotency_key=key), with_reason=True)
     if result is None:
-        return Payment(form)
-    tx = result.transaction
-    if result.created:
-        message = (f"{format_rand(tx.amount)} was added to your wallet. Your balance is now "
-                   f"{format_rand(tx.balance_after)}.")
-    else:
-        message = (f"This top-up of {format_rand(tx.amount)} was already made. "
-                   f"You were not charged twice.")
-    return Payment(form.fresh(message, method=RESIDENT_METHODS[0]), result)
+        return Started(form)
+    return Started(form.fresh(None, method=RESIDENT_METHODS[0]), result)
+
+
+def payment_message(payment) -> str:
+    """What the resident's payment card says about a payment, plainly."""
+    amount = format_rand(payment.amount)
+    return {
+        "pending": f"Waiting for your bank to confirm {amount}.",
+        "succeeded": f"Payment received: {amount} was added to your wallet.",
+        "failed": f"Your payment of {amount} was declined. Nothing was added to your wallet; "
+                  f"you can try again.",
+        "expired": f"Your payment of {amount} expired: it was not completed within 30 "
+                   f"minutes. Nothing was added to your wallet.",
+    }[payment.status]
 
 
 def submit_buy(session, wallet: Wallet, options: list[UtilityOption], formdata, *,

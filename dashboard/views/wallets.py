@@ -204,7 +204,7 @@ def top_up(wallet_id: int):
     form = TopUpForm(request.form)
     result = pay(form, lambda key: transactions.top_up(
         Session, wallet.id, form.amount.data, form.method.data, now=utcnow(),
-        user_id=current_user.id, idempotency_key=key))
+        user_id=current_user.id, idempotency_key=key, methods=transactions.OFFICE_METHODS))
     return _paid(wallet, "topup", form, result)
 
 

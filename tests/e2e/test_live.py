@@ -110,7 +110,7 @@ def test_a_redis_restart_shows_reconnecting_then_recovers_with_what_was_missed(p
 
     # The whole path works again: API → broker → worker → Redis → web → this page.
     r = live.api("POST", f"/wallets/{wallet}/topups", live.token(operator),
-                 json={"amount": "10.00", "method": "card"})
+                 json={"amount": "10.00", "method": "eft"})
     assert r.status_code == 201, r.text
     expect(toasts).to_contain_text("Top-up received", timeout=30000)
     expect(badge).to_have_text("3")

@@ -63,16 +63,48 @@ def test_operator_purchase_alerts_live_and_a_top_up_resolves_it(page, stack, sig
     expect(page.locator("[data-wallet-balance]")).to_have_text("R 40.00")
     expect(page.locator(".wallet-state")).to_contain_text("Your credit is low")
 
+    # Top up: the payment page (the test gateway plays the provider), Pay, and back. The
+    # wallet is credited when the provider's signed webhook arrives, a moment later.
     page.get_by_label("Amount (R)").first.fill("100")
     page.get_by_role("button", name="Top up").dblclick()  # an impatient double click pays once
-    expect(page.get_by_text("R 100.00 was added to your wallet")).to_be_visible()
+    expect(page.get_by_role("heading", name="Test payment gateway")).to_be_visible(timeout=LIVE)
+    expect(page.locator("[data-gateway-amount]")).to_have_text("R 100.00")
+    shoot(page, "payment-gateway")
+    page.get_by_role("button", name="Pay").click()
+    expect(page.locator("#connection-status")).to_have_text("Live", timeout=LIVE)
+    card = page.locator(f"#payment-{p.wallet_id}")
+    expect(card).to_contain_text("Payment received: R 100.00 was added to your wallet.",
+                                 timeout=LIVE)
+    expect(page.locator("#toasts")).to_contain_text("Top-up received", timeout=LIVE)
+    inbox = page.get_by_role("region", name="Notifications")
     expect(inbox.locator(".feed-item").first).to_contain_text("Top-up received", timeout=LIVE)
+    low = inbox.locator(".feed-item", has_text="Your credit is running low")
     expect(low.locator(".tag-resolved")).to_have_text("Resolved", timeout=LIVE)
-    expect(page.locator("[data-wallet-balance]")).to_have_text("R 140.00")
+    expect(page.locator("[data-wallet-balance]")).to_have_text("R 140.00", timeout=LIVE)
     expect(page.locator(".wallet-state")).to_contain_text("Your credit is fine")
     ledger = stack.api("GET", f"/wallets/{p.wallet_id}/transactions", token).json()["items"]
-    assert [t["type"] for t in ledger] == ["topup", "purchase"]
+    assert [t["type"] for t in ledger] == ["topup", "purchase"]  # one top-up, not two
     shoot(page, "resident-live")
+
+
+def test_a_declined_payment_is_shown_and_credits_nothing(page, stack, sign_in, shoot):
+    p = _people(stack)
+    _signed_in(page, sign_in, p.resident)
+    page.get_by_label("Amount (R)").first.fill("50")
+    page.get_by_label("Pay by").select_option("instant_eft")
+    page.get_by_role("button", name="Top up").click()
+    expect(page.get_by_role("heading", name="Test payment gateway")).to_be_visible(timeout=LIVE)
+    page.get_by_role("button", name="Decline").click()
+    expect(page.get_by_text("You declined the payment of R 50.00.")).to_be_visible(timeout=LIVE)
+    expect(page.locator(f"#payment-{p.wallet_id}")).to_contain_text(
+        "Your payment of R 50.00 was declined. Nothing was added to your wallet",
+        timeout=LIVE)
+    expect(page.locator("[data-wallet-balance]")).to_have_text("R 100.00")
+    token = stack.token(p.resident)
+    assert stack.api("GET", f"/wallets/{p.wallet_id}/transactions", token).json()[
+        "items"] == []
+    assert stack.api("GET", f"/wallets/{p.wallet_id}", token).json()["balance"] == "100.00"
+    shoot(page, "payment-declined")
 
 
 def test_mark_all_read_sets_the_badge_to_zero_in_two_open_tabs(page, stack, sign_in):

@@ -1,11 +1,22 @@
-"""Payments: top-ups and purchases (the ledger), their real-time notices and the sweep that
-sends a notice whose task never reached the broker."""
+"""Payments: the ledger (the office's top-ups and every purchase), a resident's payments
+(pending until the provider's signed webhook credits them, or expired), their real-time
+notices and the sweep that sends a notice whose task never reached the broker."""
+from .checkout import (
+    PAYMENT_TTL,
+    PaymentResult,
+    checkout_url,
+    expire_due,
+    get_payment,
+    latest_payment,
+    start_payment,
+)
 from .ledger import PurchaseQuote, Tariff, quote, tariffs, transactions_page
 from .notices import notify_transaction
 from .sweep import unnotified_transactions
 from .transactions import (
     IDEMPOTENCY_KEY_LENGTH,
     IDEMPOTENCY_KEY_PATTERN,
+    OFFICE_METHODS,
     RESIDENT_METHODS,
     TransactionResult,
     check_method,
@@ -14,8 +25,21 @@ from .transactions import (
     units_for,
     validate_key,
 )
+from .webhook import (
+    EVENTS,
+    InvalidSignature,
+    Settlement,
+    event_body,
+    parse_event,
+    settle,
+    sign,
+    verify,
+)
 
-__all__ = ["IDEMPOTENCY_KEY_LENGTH", "IDEMPOTENCY_KEY_PATTERN", "RESIDENT_METHODS",
-           "PurchaseQuote", "Tariff", "TransactionResult", "check_method", "notify_transaction",
-           "purchase", "quote", "tariffs", "top_up", "transactions_page", "units_for",
-           "unnotified_transactions", "validate_key"]
+__all__ = ["EVENTS", "IDEMPOTENCY_KEY_LENGTH", "IDEMPOTENCY_KEY_PATTERN", "OFFICE_METHODS",
+           "PAYMENT_TTL", "RESIDENT_METHODS", "InvalidSignature", "PaymentResult",
+           "PurchaseQuote", "Settlement", "Tariff", "TransactionResult", "check_method",
+           "checkout_url", "event_body", "expire_due", "get_payment", "latest_payment",
+           "notify_transaction", "parse_event", "purchase", "quote", "settle", "sign",
+           "start_payment", "tariffs", "top_up", "transactions_page", "units_for",
+           "unnotified_transactions", "validate_key", "verify"]

@@ -1,4 +1,8 @@
-"""Top-ups and utility purchases: atomic, never below zero, once per Idempotency-Key."""
+"""Top-ups and utility purchases: atomic, never below zero, once per Idempotency-Key.
+
+The ledger itself: the office's immediate top-ups and every purchase come here directly; a
+resident's payment comes here (credit_in) only once the provider has confirmed it.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -11,7 +15,15 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from ...db import write_transaction
-from ...models import TOPUP_METHODS, UTILITIES, Estate, Transaction, Unit, Wallet
+from ...models import (
+    PAYMENT_METHODS,
+    TOPUP_METHODS,
+    UTILITIES,
+    Estate,
+    Transaction,
+    Unit,
+    Wallet,
+)
 from .. import notifications
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..money import format_rand, parse_amount
@@ -28,7 +40,7 @@ class TransactionResult:
     resolved_ids: list[int]
 
 
-def _fingerprint(**request) -> str:
+def request_fingerprint(**request) -> str:
     """A digest of what was asked, so a reused key with another request is refused."""
     return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -49,9 +61,11 @@ def _replay(session, wallet_id: int, key: str | None, fingerprint: str):
 #: visible character (an HTTP header cannot carry more; the API's document quotes both).
 IDEMPOTENCY_KEY_LENGTH = 100
 IDEMPOTENCY_KEY_PATTERN = "^[ -~]*[!-~][ -~]*$"
-#: What a resident may pay with: cash and manual entries are recorded by the office, never by
-#: the payer.
-RESIDENT_METHODS = ("card", "eft", "instant_eft")
+#: What a resident pays with: through the payment provider (a pending payment, credited by
+#: its signed webhook). Cash, EFT into the estate's account and manual entries are the
+#: office's to record, and are credited at once (OFFICE_METHODS).
+RESIDENT_METHODS = PAYMENT_METHODS
+OFFICE_METHODS = ("cash", "eft", "manual_admin")
 
 
 def validate_key(key: str | None) -> str | None:
@@ -65,10 +79,9 @@ def validate_key(key: str | None) -> str | None:
     return key
 
 
-def check_method(method, *, resident: bool = False) -> str:
-    """The top-up method, or ValidationFailed: one of TOPUP_METHODS, and for a resident one
-    of RESIDENT_METHODS."""
-    allowed = RESIDENT_METHODS if resident else TOPUP_METHODS
+def check_method(method, allowed=TOPUP_METHODS) -> str:
+    """The top-up method, or ValidationFailed naming the `allowed` ones (RESIDENT_METHODS for
+    a resident's payment, OFFICE_METHODS for the office's immediate top-up)."""
     if method not in allowed:
         raise ValidationFailed("Invalid payment method.",
                                fields={"method": f"Choose one of: {', '.join(allowed)}."})
@@ -76,20 +89,41 @@ def check_method(method, *, resident: bool = False) -> str:
 
 
 def top_up(session, wallet_id: int, amount, method, *, now: datetime, user_id: int | None = None,
-           idempotency_key: str | None = None, resident: bool = False) -> TransactionResult:
-    """Add `amount` to the wallet's balance. A return to `ok` resolves open credit alerts.
+           idempotency_key: str | None = None, methods=TOPUP_METHODS) -> TransactionResult:
+    """Add `amount` to the wallet's balance at once; `user_id` made it. A return to `ok`
+    resolves open credit alerts.
 
-    `resident`: the payer is a resident, who may use RESIDENT_METHODS only.
+    `methods`: those the caller may record (the office: OFFICE_METHODS). A resident's
+    payment is never this call: it is a pending payment (payments.checkout) that the
+    provider's webhook credits through `credit_in`.
     """
     amount = parse_amount(amount)
-    check_method(method, resident=resident)
+    check_method(method, methods)
     key = validate_key(idempotency_key)
-    fingerprint = _fingerprint(type="topup", amount=str(amount), method=method)
-    change = update(Wallet).where(Wallet.id == wallet_id).values(balance=Wallet.balance + amount)
-    tx = Transaction(wallet_id=wallet_id, type="topup", amount=amount, method=method,
-                     created_by_id=user_id, idempotency_key=key,
-                     request_fingerprint=fingerprint, created_at=now)
-    return _apply(session, wallet_id, change, tx, now=now, sign=+1)
+    fingerprint = request_fingerprint(type="topup", amount=str(amount), method=method)
+    tx = _topup_row(wallet_id, amount, method, now=now, user_id=user_id)
+    tx.idempotency_key, tx.request_fingerprint = key, fingerprint
+    return _apply(session, wallet_id, _credit(wallet_id, amount), tx, now=now, sign=+1)
+
+
+def _credit(wallet_id: int, amount: Decimal):
+    """The statement that adds `amount` to the wallet's balance."""
+    return update(Wallet).where(Wallet.id == wallet_id).values(balance=Wallet.balance + amount)
+
+
+def _topup_row(wallet_id: int, amount: Decimal, method: str, *, now: datetime,
+               user_id: int | None) -> Transaction:
+    """A top-up's ledger row (its balances are filled in when it is applied)."""
+    return Transaction(wallet_id=wallet_id, type="topup", amount=amount, method=method,
+                       created_by_id=user_id, created_at=now)
+
+
+def credit_in(session, wallet_id: int, amount: Decimal, method: str, *, now: datetime,
+              user_id: int | None) -> TransactionResult:
+    """Credit a top-up inside the caller's open write transaction (a payment settling: its
+    move to `succeeded` and this credit commit together, or neither does)."""
+    tx = _topup_row(wallet_id, amount, method, now=now, user_id=user_id)
+    return _move(session, wallet_id, _credit(wallet_id, amount), tx, now=now, sign=+1)
 
 
 def purchase(session, wallet_id: int, utility, amount, *, now: datetime,
@@ -101,7 +135,7 @@ def purchase(session, wallet_id: int, utility, amount, *, now: datetime,
         raise ValidationFailed("Invalid utility.",
                                fields={"utility": f"Choose one of: {', '.join(UTILITIES)}."})
     key = validate_key(idempotency_key)
-    fingerprint = _fingerprint(type="purchase", amount=str(amount), utility=utility)
+    fingerprint = request_fingerprint(type="purchase", amount=str(amount), utility=utility)
     credit = getattr(Wallet, f"{utility}_credit")
     # The balance check and the debit are one statement, so parallel purchases can never take
     # the balance below zero or lose an update.
@@ -116,36 +150,43 @@ def purchase(session, wallet_id: int, utility, amount, *, now: datetime,
 def _apply(session, wallet_id: int, change, tx: Transaction, *, now: datetime, sign: int
            ) -> TransactionResult:
     """Run one transaction under the write lock: replay check, debit/credit, ledger row."""
-    key, fingerprint, amount = tx.idempotency_key, tx.request_fingerprint, tx.amount
+    key, fingerprint = tx.idempotency_key, tx.request_fingerprint
     try:
         with write_transaction(session):
             earlier = _replay(session, wallet_id, key, fingerprint)
             if earlier is not None:
                 wallet = session.get(Wallet, wallet_id)
                 return TransactionResult(earlier, False, wallet.state, [])
-            if session.execute(change.execution_options(synchronize_session=False)).rowcount != 1:
-                wallet = session.get(Wallet, wallet_id)
-                if wallet is None:
-                    raise NotFound("No such wallet.")
-                raise Conflict(
-                    f"The balance of {format_rand(wallet.balance)} is less than "
-                    f"{format_rand(amount)}.", code="insufficient_funds",
-                    fields={"amount": f"The most you can spend is {format_rand(wallet.balance)}."})
-            wallet = session.get(Wallet, wallet_id, populate_existing=True)
-            tx.balance_after = wallet.balance
-            tx.balance_before = wallet.balance - sign * amount
-            if tx.utility:
-                tx.units = units_for(session, wallet, tx.utility, amount)
-            session.add(tx)
-            session.flush()
-            resolved = _update_state(session, wallet, now, topped_up=sign > 0)
-            return TransactionResult(tx, True, wallet.state, resolved)
+            return _move(session, wallet_id, change, tx, now=now, sign=sign)
     except IntegrityError:
         # A parallel request with the same Idempotency-Key won the race: answer with its result.
         earlier = _replay(session, wallet_id, key, fingerprint) if key else None
         if earlier is None:
             raise
         return TransactionResult(earlier, False, session.get(Wallet, wallet_id).state, [])
+
+
+def _move(session, wallet_id: int, change, tx: Transaction, *, now: datetime, sign: int
+          ) -> TransactionResult:
+    """In the open write transaction: the debit or credit, the ledger row, the new state."""
+    amount = tx.amount
+    if session.execute(change.execution_options(synchronize_session=False)).rowcount != 1:
+        wallet = session.get(Wallet, wallet_id)
+        if wallet is None:
+            raise NotFound("No such wallet.")
+        raise Conflict(
+            f"The balance of {format_rand(wallet.balance)} is less than "
+            f"{format_rand(amount)}.", code="insufficient_funds",
+            fields={"amount": f"The most you can spend is {format_rand(wallet.balance)}."})
+    wallet = session.get(Wallet, wallet_id, populate_existing=True)
+    tx.balance_after = wallet.balance
+    tx.balance_before = wallet.balance - sign * amount
+    if tx.utility:
+        tx.units = units_for(session, wallet, tx.utility, amount)
+    session.add(tx)
+    session.flush()
+    resolved = _update_state(session, wallet, now, topped_up=sign > 0)
+    return TransactionResult(tx, True, wallet.state, resolved)
 
 
 def units_for(session, wallet: Wallet, utility: str, amount: Decimal) -> Decimal:

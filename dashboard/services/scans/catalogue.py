@@ -7,8 +7,8 @@ A pass is called as `run_pass(session, kind, first, last, *, now, tz, task_run_i
 ids first..last of the table the scan walks, in the caller's transaction, and returns an
 object with `scanned`, `notified`, `skipped` and `notification_ids`.
 
-The housekeeping entries of beat (reaping, pruning, the sweep, the test probe) live beside it
-in their own table: they are tasks on a schedule, not scans with a run history.
+The housekeeping entries of beat (reaping, pruning, the sweeps, payment expiry, the test
+probe) live beside it in their own table: they are tasks on a schedule, not scans with a run history.
 """
 from __future__ import annotations
 
@@ -72,6 +72,8 @@ HOUSEKEEPING: dict[str, crontab] = {
     "reap_stale_task_runs": crontab(minute="*/5"),
     "prune_old_data": crontab(hour=3, minute=30),
     "sweep_transaction_notifications": crontab(minute="*"),
+    # Pending payments past their 30 minutes become `expired` (reading one does it too).
+    "expire_payments": crontab(minute="*"),
 }
 #: The test-only entry sent every BEAT_PROBE_SECONDS when that is set: tests count its
 #: deliveries to show that two beats fire each entry once.

@@ -7,6 +7,7 @@ from .login import LoginForm
 from .payments import (
     RESIDENT_METHODS,
     BuyForm,
+    GatewayForm,
     PaymentForm,
     ResidentTopUpForm,
     TopUpForm,
@@ -14,6 +15,6 @@ from .payments import (
 )
 
 __all__ = ["RESIDENT_METHODS", "AlertSettingsForm", "BulkChangeForm", "BuyForm",
-           "EstateDefaultsForm", "Form", "KeyField", "LogFilterForm", "LoginForm",
+           "EstateDefaultsForm", "Form", "GatewayForm", "KeyField", "LogFilterForm", "LoginForm",
            "OneOfChoices", "PaymentForm", "ResidentAlertsForm", "ResidentTopUpForm",
            "ServiceRule", "TopUpForm", "new_key", "pay", "strip"]

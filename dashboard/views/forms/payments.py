@@ -1,4 +1,5 @@
-"""Top up and Buy, for the estate office and for residents: one form class per payment.
+"""Top up and Buy, for the estate office and for residents: one form class per payment, and
+the test gateway's Pay / Decline.
 
 Every rendering of a payment form carries a fresh Idempotency-Key (KeyField): a double click
 or a resubmitted form replays the first payment instead of paying twice, and a form that
@@ -15,12 +16,13 @@ from wtforms import SelectField, StringField
 
 from ...services.errors import ServiceError
 from ...services.money import parse_amount
-from ...services.payments.transactions import TransactionResult
+from ...services.payments.transactions import (
+    OFFICE_METHODS,
+    RESIDENT_METHODS,
+    TransactionResult,
+)
 from ..labels import METHOD_LABELS, METHOD_NAMES
 from .base import Form, KeyField, OneOfChoices, ServiceRule, new_key, strip
-
-# Residents pay by card or EFT; cash and manual entries are the estate office's to record.
-RESIDENT_METHODS = ("card", "eft", "instant_eft")
 
 
 class PaymentForm(Form):
@@ -63,19 +65,27 @@ class PaymentForm(Form):
 
 
 class TopUpForm(PaymentForm):
-    """Top up: an amount and how it was paid (every method: the estate office's form)."""
+    """The estate office's top-up, credited at once: an amount and how it was paid to the
+    office (cash, EFT into the estate's account, a manual entry)."""
 
     action = "Top up"
-    method = SelectField(choices=dict(METHOD_LABELS), validate_choice=False,
-                         validators=[OneOfChoices()])
+    method = SelectField(choices={m: METHOD_LABELS[m] for m in OFFICE_METHODS},
+                         validate_choice=False, validators=[OneOfChoices()])
 
 
 class ResidentTopUpForm(TopUpForm):
-    """A resident's top-up: card or EFT only."""
+    """A resident's top-up: a payment by card or instant EFT on the provider's page."""
 
     method = SelectField(choices={m: METHOD_NAMES[m] for m in RESIDENT_METHODS},
                          validate_choice=False,
-                         validators=[OneOfChoices("Choose card, EFT or instant EFT.")])
+                         validators=[OneOfChoices("Choose card or instant EFT.")])
+
+
+class GatewayForm(Form):
+    """The test gateway's choice, as the provider's page would offer it: Pay or Decline."""
+
+    outcome = SelectField(choices={"pay": "Pay", "decline": "Decline"}, validate_choice=False,
+                          validators=[OneOfChoices("Press Pay or Decline.")])
 
 
 class BuyForm(PaymentForm):
