@@ -14,7 +14,7 @@ from .estate import Estate, Occupancy, Person, Unit
 from .metering import Meter, MeterReading
 from .notification import Notification, NotificationDelivery
 from .task_run import ACTIVE_STATES, RUN_STATES, TRIGGERS, TaskRun, TaskRunChunk
-from .user import User
+from .user import User, UserSession
 from .wallet import Transaction, Wallet
 
 __all__ = [
@@ -22,5 +22,6 @@ __all__ = [
     "UTILITY_UNITS", "WALLET_STATES",
     "ACTIVE_STATES", "RUN_STATES", "TRIGGERS", "utcnow",
     "Estate", "Occupancy", "Person", "Unit", "Meter", "MeterReading", "Notification",
-    "NotificationDelivery", "TaskRun", "TaskRunChunk", "User", "Transaction", "Wallet",
+    "NotificationDelivery", "TaskRun", "TaskRunChunk", "User", "UserSession", "Transaction",
+    "Wallet",
 ]
