@@ -38,7 +38,8 @@ from flask_login import current_user
 from flask_socketio import ConnectionRefusedError, disconnect, join_room
 from sqlalchemy import select
 
-from . import auth, events
+from . import auth as web_auth
+from . import events
 from .auth import user_for_token
 from .db import Session
 from .models import User, utcnow
@@ -72,7 +73,7 @@ def register(socketio) -> None:
             socketio.server.save_session(request.sid, {
                 events.SOCKET_USER: user.id, "role": user.role, "version": user.token_version,
                 "via": via,
-                events.SOCKET_LOGIN: auth.current_login_id() if via == "cookie" else None,
+                events.SOCKET_LOGIN: web_auth.current_login_id() if via == "cookie" else None,
             }, namespace="/")
             join_room(events.user_room(user.id))
             if user.is_staff:
@@ -80,7 +81,7 @@ def register(socketio) -> None:
             events.reply_unread_count(Session, user)
         finally:
             Session.remove()
-        _start_revalidation(socketio, auth.lifetimes(), current_app.config.get("CLOCK"))
+        _start_revalidation(socketio, web_auth.lifetimes(), current_app.config.get("CLOCK"))
 
     @socketio.on("sync")
     def on_sync(data=None):
@@ -137,7 +138,7 @@ def _socket_user(server) -> User | None:
         return None
     login_id = saved.get(events.SOCKET_LOGIN)
     if login_id is not None and not login_sessions.still_open(
-            Session, [login_id], now=auth.now(), lifetimes=auth.lifetimes()):
+            Session, [login_id], now=web_auth.now(), lifetimes=web_auth.lifetimes()):
         return None
     return user
 
