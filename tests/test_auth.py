@@ -485,3 +485,60 @@ def test_account_delays_double_with_each_failure_up_to_the_cap(redis_url, store)
     assert not attempt().decision.allowed
     limiter.succeeded(client, last)  # a success clears the count
     assert attempt().decision.allowed and attempt().decision.allowed
+
+
+def test_old_sessions_are_pruned_and_recent_ones_kept(app, db, make):
+    """The daily retention deletes sessions that ended or began long ago (the table stays its
+    working size) and keeps the others."""
+    from datetime import timedelta
+
+    from dashboard.models import UserSession, utcnow
+    from dashboard.services.accounts import sessions as login_sessions
+
+    make.user("viewer", email="prune@example.test")
+    for _ in range(3):
+        Auth(app.test_client()).login("prune@example.test")
+    old_end, old_start, recent = db.query(UserSession).order_by(UserSession.id).all()
+    now = utcnow()
+    old_end.ended_at = now - timedelta(days=91)
+    old_start.created_at = now - timedelta(days=100)
+    db.commit()
+    assert login_sessions.prune(db, now, days=90) == 2
+    assert [s.id for s in db.query(UserSession)] == [recent.id]
+
+
+def test_signing_in_starts_a_fresh_session(app, make):
+    """Whatever the cookie held before sign-in (values planted by someone who handed the
+    victim a cookie, another account's token) is gone after it: a new session, a new token."""
+    make.user("viewer", email="fresh@example.test")
+    client = app.test_client()
+    client.get("/login")
+    with client.session_transaction() as planted:
+        planted["planted"] = "by an attacker"
+        planted["login"] = "attacker-chosen-token"
+    browser = Auth(client)
+    assert browser.login("fresh@example.test").status_code == 302
+    with client.session_transaction() as now:
+        assert "planted" not in now and now["login"] != "attacker-chosen-token"
+
+
+def test_a_burst_of_parallel_guesses_gets_only_the_free_attempts(redis_url):
+    """Twenty guesses at once for one account, and twenty at once from one address: each
+    limit lets exactly its number through (every decision is one atomic Redis script)."""
+    import uuid
+    from concurrent.futures import ThreadPoolExecutor
+
+    import redis
+
+    from dashboard.services.accounts import LocalStore, Policy, SignInLimiter
+
+    client = redis.Redis.from_url(redis_url)
+    limiter = SignInLimiter(LocalStore())
+    policy = Policy(account_free=3, account_delay=60.0, address_limit=5,
+                    scope=uuid.uuid4().hex)
+    with ThreadPoolExecutor(20) as pool:
+        by_account = list(pool.map(lambda i: limiter.attempt(
+            client, "burst@example.test", f"10.7.0.{i}", policy).decision.allowed, range(20)))
+        by_address = list(pool.map(lambda i: limiter.attempt(
+            client, f"burst{i}@example.test", "10.7.1.1", policy).decision.allowed, range(20)))
+    assert sum(by_account) == 3 and sum(by_address) == 5

@@ -22,7 +22,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, or_, select, update
 
 from ...db import write_transaction
 from ...models import User, UserSession
@@ -178,3 +178,17 @@ def of_user(session, user_id: int, *, limit: int = 20) -> list[UserSession]:
     """A user's most recent sessions, newest first (the user's page)."""
     return list(session.scalars(select(UserSession).where(UserSession.user_id == user_id)
                                 .order_by(UserSession.id.desc()).limit(limit)))
+
+
+def prune(session, now: datetime, *, days: int = 90) -> int:
+    """Delete sessions that ended or began more than `days` ago (they are long over: the
+    absolute lifetime is hours), in batches, committing after each; how many went."""
+    cutoff = now - timedelta(days=days)
+    gone = 0
+    while True:
+        ids = list(session.scalars(select(UserSession.id).where(or_(
+            UserSession.ended_at < cutoff, UserSession.created_at < cutoff)).limit(5000)))
+        if not ids:
+            return gone
+        gone += session.execute(delete(UserSession).where(UserSession.id.in_(ids))).rowcount or 0
+        session.commit()
