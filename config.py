@@ -102,8 +102,21 @@ class Config:
     WTF_CSRF_CHECK_DEFAULT = False
 
     API_TOKEN_MAX_AGE = Env(7 * 24 * 3600, int)
-    LOGIN_RATE_LIMIT = Env(10, int)  # attempts per window per email+IP
-    LOGIN_RATE_WINDOW = Env(300, int)  # seconds
+    # Sign-in limits (dashboard/services/accounts/limits.py), for the form and the token
+    # endpoint together. Per client address, across accounts: LOGIN_RATE_LIMIT failed
+    # attempts per LOGIN_RATE_WINDOW seconds. Per account (the email, whether or not it
+    # exists), across addresses: LOGIN_ACCOUNT_FREE failed attempts, then each further one
+    # waits LOGIN_ACCOUNT_DELAY seconds, doubled per failure, up to LOGIN_ACCOUNT_MAX_DELAY.
+    LOGIN_RATE_LIMIT = Env(20, int)
+    LOGIN_RATE_WINDOW = Env(300, int)
+    LOGIN_ACCOUNT_FREE = Env(5, int)
+    LOGIN_ACCOUNT_DELAY = Env(1.0, float)
+    LOGIN_ACCOUNT_MAX_DELAY = Env(900.0, float)
+    # Sign-in sessions (dashboard/services/accounts/sessions.py): a session unused for
+    # SESSION_IDLE_SECONDS, or older than SESSION_ABSOLUTE_SECONDS, is over and its user
+    # signs in again (OWASP ASVS 3.3.2: 30 minutes idle, 12 hours at most).
+    SESSION_IDLE_SECONDS = Env(30 * 60, int)
+    SESSION_ABSOLUTE_SECONDS = Env(12 * 3600, int)
     PAGE_SIZE = 50
     SCAN_CHUNK_SIZE = Env(20000, int)
     # A running scan writes a heartbeat with every chunk; this long without one and the reaper
@@ -124,7 +137,8 @@ class Config:
     LOG_FORMAT = Env("text")  # text | json
     TRUST_PROXY = Env(False, _flag)  # set behind nginx (X-Forwarded-For)
     LOG_LEVEL = Env("INFO")
-    # /metrics is open on a private network; set a token to require `Authorization: Bearer`.
+    # /metrics and the details of /readyz: open outside production unless a token is set;
+    # in production they need `Authorization: Bearer <METRICS_TOKEN>` (no token, no access).
     METRICS_TOKEN = Env()
     # -- channels beyond in-app (services/channels) --------------------------------------
     # Apprise URLs in which {email} / {phone} stand for the recipient's address; unset, the
@@ -175,7 +189,11 @@ class TestingConfig(Config):
     ENV_NAME = "testing"
     TESTING = True
     SEED_DEMO_DATA = False
-    LOGIN_RATE_LIMIT = 1000
+    # Many sign-ins from one address and of one account: tests of the limits set their own
+    # numbers. A day-long address window, so no test sees a window end in its middle.
+    LOGIN_RATE_LIMIT = Env(1000, int)
+    LOGIN_RATE_WINDOW = Env(86400, int)
+    LOGIN_ACCOUNT_FREE = Env(1000, int)
     LOG_LEVEL = Env("WARNING")
     PAYMENT_TEST_GATEWAY = Env(True, _flag)
 

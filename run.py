@@ -7,6 +7,7 @@
     python run.py seed [--wallets N] [--seed S] [--reset]
     python run.py scan NAME     run a scan now and print its result as JSON
     python run.py create-user --email E --role R [--password P] [--person-id N]
+    python run.py user disable|enable|revoke-tokens|set-password --email E [--password P]
 """
 from __future__ import annotations
 
@@ -65,11 +66,19 @@ def cmd_beat(args) -> None:
     celery.start(["beat", "-l", "INFO", "-S", "worker.beat:ResilientRedBeatScheduler"])
 
 
+def refuse_demo_data_in_production() -> None:
+    """`seed` makes the demo logins (known passwords): never on a production database."""
+    if _config().ENV_NAME == "production":
+        raise RuntimeError("seed creates demo data and the demo logins, whose passwords are "
+                           "public; it refuses to run when APP_ENV=production")
+
+
 def cmd_seed(args) -> None:
-    """Create demo data."""
+    """Create demo data (never in production)."""
     from dashboard.db import Session, init_engine
     from dashboard.services.demo.seed import seed
 
+    refuse_demo_data_in_production()
     init_engine(_config().DATABASE_URL)
     started = time.perf_counter()
     result = seed(Session(), wallets=args.wallets, seed=args.seed, reset_first=args.reset)
@@ -91,6 +100,18 @@ def cmd_create_user(args) -> None:
     password = args.password or getpass.getpass("Password: ")
     user = create_user(_config(), args.email, args.role, password, args.person_id)
     print(json.dumps(user))
+
+
+def cmd_user(args) -> None:
+    """An action on one account; set-password asks for the password when not given."""
+    from dashboard.cli.users import user_action
+
+    password = args.password
+    if args.action == "set-password" and not password:
+        password = getpass.getpass("New password: ")
+        if getpass.getpass("Again: ") != password:
+            raise RuntimeError("the two passwords differ")
+    print(json.dumps(user_action(_config(), args.action, args.email, password)))
 
 
 def cmd_all(args) -> None:
@@ -121,11 +142,17 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--role", required=True, choices=["operator", "viewer", "resident"])
     s.add_argument("--password")
     s.add_argument("--person-id", type=int)
+    s = sub.add_parser("user", help="disable, enable, revoke the tokens of, or set the "
+                                    "password of a user")
+    s.add_argument("action", choices=["disable", "enable", "revoke-tokens", "set-password"])
+    s.add_argument("--email", required=True)
+    s.add_argument("--password", help="set-password: the new password (asked for if not given)")
     return p
 
 
 COMMANDS = {"all": cmd_all, "web": cmd_web, "worker": cmd_worker, "beat": cmd_beat,
-            "seed": cmd_seed, "scan": cmd_scan, "create-user": cmd_create_user}
+            "seed": cmd_seed, "scan": cmd_scan, "create-user": cmd_create_user,
+            "user": cmd_user}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -133,6 +160,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     command = args.command or "all"
     try:
+        if command == "seed":  # before migrating: production is left exactly as it was
+            refuse_demo_data_in_production()
         if command != "all":  # `all` migrates after it has Redis (and before the children)
             migrate()
         COMMANDS[command](args)

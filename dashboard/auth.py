@@ -1,44 +1,83 @@
-"""Who is signed in: the session and bearer-token loaders, API tokens, checking a password and
-the sign-in rate limit. The sign-in pages themselves are in dashboard/views/sign_in.py."""
+"""Who is signed in: sign-in sessions, bearer tokens, checking credentials under the sign-in
+limits, and where a sign-in may go next. The pages are in dashboard/views/sign_in.py.
+
+A browser session is a row of user_sessions (services/accounts/sessions.py) named by a
+random token in the signed session cookie; every request checks it, so signing out (or a
+password change, disabling, revoking) ends every copy of the cookie at once. API tokens are
+signed and carry the account's token_version, which those same actions bump.
+"""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-import redis
-from flask import (
-    current_app,
-    request,
-    session,
-)
+from flask import current_app, g, request, session
+from flask_login import login_user, logout_user
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import func, select
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import RequestRedirect
 
+from . import events
 from .db import Session
 from .extensions import login
-from .models import User
+from .models import User, utcnow
 from .redis_client import get_redis
+from .services import accounts
+from .services.accounts import sessions as login_sessions
+from .services.demo.seed import DEMO_LOGINS
 
 log = logging.getLogger(__name__)
+
+LOGIN_KEY = "login"  # the session cookie's sign-in token
+_limiter = accounts.SignInLimiter()  # one per process: its fallback counters are the process's
 
 
 def init_app(app) -> None:
     """Nothing to bind today; kept so create_app reads as a list of calls."""
 
 
+def now() -> datetime:
+    """The time sessions are judged by: the app's CLOCK when a test sets one, else now."""
+    clock = current_app.config.get("CLOCK")
+    return clock() if clock else utcnow()
+
+
+def lifetimes() -> login_sessions.Lifetimes:
+    """The idle and absolute lifetimes of sessions (SESSION_* settings)."""
+    cfg = current_app.config
+    idle = timedelta(seconds=cfg["SESSION_IDLE_SECONDS"])
+    return login_sessions.Lifetimes(idle=idle,
+                                    absolute=timedelta(seconds=cfg["SESSION_ABSOLUTE_SECONDS"]),
+                                    touch=min(timedelta(seconds=60), idle / 10))
+
+
+def _forget_session() -> None:
+    """Drop a dead session's sign-in from the cookie (the browser's copy is cleaned too)."""
+    for key in ("_user_id", "_fresh", "_id", LOGIN_KEY, "token_version"):
+        session.pop(key, None)
+
+
 @login.user_loader
 def load_user(user_id: str) -> User | None:
-    """Flask-Login: the signed-in user of a session cookie, unless revoked since sign-in.
+    """Flask-Login: the user of a session cookie, while its sign-in session is valid.
 
-    The session remembers the account's token_version at sign-in; bumping it (disabling,
-    password change) ends every session and token of the account at once.
+    Valid means its row has not ended or expired, the account is active and its
+    token_version is the one at sign-in (services/accounts/sessions.py).
     """
-    try:
-        user = Session.get(User, int(user_id))
-    except ValueError:
+    checked = login_sessions.check(Session, session.get(LOGIN_KEY), now=now(),
+                                   lifetimes=lifetimes())
+    if checked is None or str(checked.user.id) != str(user_id) \
+            or session.get("token_version", 0) != checked.user.token_version:
+        _forget_session()
         return None
-    if user is None or session.get("token_version", 0) != user.token_version:
-        return None
-    return user
+    g.login_session_id = checked.login.id
+    return checked.user
+
+
+def current_login_id() -> int | None:
+    """The id of the sign-in session of this request's cookie (None for bearer tokens)."""
+    return g.get("login_session_id")
 
 
 @login.request_loader
@@ -74,42 +113,102 @@ def user_for_token(token: str) -> User | None:
     return user
 
 
-def find_user_by_email(email: str) -> User | None:
-    """Look a user up by email, ignoring case and surrounding spaces."""
-    email = (email or "").strip().lower()
-    return Session.scalars(select(User).where(func.lower(User.email) == email)).first()
+# -- signing in and out ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SignIn:
+    """The outcome of checking credentials: the user, or None (refused, or limited with a
+    wait of `retry_after` seconds)."""
+
+    user: User | None
+    retry_after: int = 0
+
+    @property
+    def limited(self) -> bool:
+        """Refused by a sign-in limit before the password was looked at."""
+        return self.retry_after > 0
 
 
-def authenticate(email: str, password: str) -> User | None:
-    """The active user with this email and password, else None."""
-    user = find_user_by_email(email)
-    if user is None or not user.active or not user.check_password(password or ""):
-        return None
-    return user
+def policy() -> accounts.Policy:
+    """The sign-in limits (LOGIN_* settings)."""
+    cfg = current_app.config
+    return accounts.Policy(account_free=cfg["LOGIN_ACCOUNT_FREE"],
+                           account_delay=cfg["LOGIN_ACCOUNT_DELAY"],
+                           account_max_delay=cfg["LOGIN_ACCOUNT_MAX_DELAY"],
+                           address_limit=cfg["LOGIN_RATE_LIMIT"],
+                           address_window=cfg["LOGIN_RATE_WINDOW"],
+                           scope=cfg["SOCKETIO_CHANNEL"])
 
 
-def rate_limited(email: str) -> bool:
-    """Count a sign-in attempt for this email and address; True once over the limit.
+def refused_emails() -> frozenset[str]:
+    """Accounts that may not sign in here: the demo logins, in production."""
+    return frozenset(DEMO_LOGINS) if current_app.config.get("ENV_NAME") == "production" \
+        else frozenset()
 
-    The counter lives in Redis so every web process shares it. If Redis is unreachable the
-    attempt is allowed (sign-in must not depend on Redis) and the failure is logged.
+
+def check_credentials(email, password) -> SignIn:
+    """The sign-in form's and the token endpoint's one check: the limits, then the password.
+
+    An unknown email, a wrong password and a disabled account all do the same work and get
+    the same answer (services/accounts/users.py authenticate).
     """
-    limit = current_app.config["LOGIN_RATE_LIMIT"]
-    window = current_app.config["LOGIN_RATE_WINDOW"]
-    key = f"quantify:login:{(email or '').strip().lower()}:{request.remote_addr}"
+    client = get_redis()
+    attempt = _limiter.attempt(client, email if isinstance(email, str) else "",
+                               request.remote_addr, policy())
+    if not attempt.decision.allowed:
+        return SignIn(None, max(1, attempt.decision.retry_after))
+    user = accounts.authenticate(Session, email, password, refused_emails=refused_emails())
+    if user is not None:
+        _limiter.succeeded(client, attempt)
+    return SignIn(user)
+
+
+def sign_in(user: User) -> None:
+    """Start a sign-in session for `user` in a fresh cookie."""
+    session.clear()  # nothing from before the sign-in rides along
+    token, row = login_sessions.start(Session, user, now=now(), address=request.remote_addr,
+                                      user_agent=request.user_agent.string)
+    login_user(user)
+    session[LOGIN_KEY] = token
+    session["token_version"] = user.token_version
+    g.login_session_id = row.id
+
+
+def sign_out() -> None:
+    """End this browser's sign-in session everywhere, and close its open sockets."""
+    login_id = current_login_id()
+    if login_id is not None:
+        login_sessions.end(Session, [login_id], login_sessions.SIGNED_OUT, now=now())
+        events.close_sockets(sessions=[login_id])
+    logout_user()
+    session.clear()
+
+
+def keep_signed_in(user: User) -> None:
+    """Keep this browser's session across a change of the account's token_version (an
+    operator who set their own password stays signed in here, and only here)."""
+    session["token_version"] = user.token_version
+
+
+def after_account_change(change: accounts.AccountChange) -> None:
+    """Close the open sockets of an account that lost access (after the service's commit)."""
+    if change.close_sockets:
+        events.close_sockets(users=[change.user_id], sessions=change.ended_sessions)
+
+
+# -- where to go after signing in ------------------------------------------------------------
+
+def safe_next(target) -> str | None:
+    """`target` when it is a page of this site a signed-in person may open (a GET route,
+    not the API), else None: the caller sends them home."""
+    path = accounts.safe_path(target)
+    if path is None or path.startswith(("/api/", "/socket.io")):
+        return None
+    adapter = current_app.url_map.bind("localhost")
     try:
-        pipe = get_redis().pipeline()
-        pipe.incr(key)
-        pipe.expire(key, window, nx=True)
-        count, _ = pipe.execute()
-    except redis.RedisError as exc:
-        log.warning("login rate limit unavailable: %s", exc)
-        return False
-    return int(count) > limit
-
-
-def safe_next(target: str | None) -> str | None:
-    """Only follow same-site relative redirects after sign-in."""
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return None
+        adapter.match(path.split("?", 1)[0], method="GET")
+    except RequestRedirect:
+        return path  # /wallets -> /wallets/: Flask redirects on its own
+    except HTTPException:
+        return None
+    return path

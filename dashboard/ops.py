@@ -1,6 +1,11 @@
 """Operations endpoints: /healthz (alive), /readyz (dependencies) and /metrics (Prometheus).
 
-None of them needs a session; /metrics can require a bearer token (METRICS_TOKEN).
+None of them needs a session. What they say about the inside (the figures of /metrics, the
+per-dependency details of /readyz) is for the operator's monitoring only: in production it
+needs `Authorization: Bearer <METRICS_TOKEN>`, and without a METRICS_TOKEN nobody gets it
+(/metrics 401; /readyz answers only {status} to anonymous callers, so load balancers still
+can probe it). Outside production the same holds once a METRICS_TOKEN is set. The nginx
+sample (deploy/nginx.conf) also keeps both from the outside world.
 """
 from __future__ import annotations
 
@@ -42,17 +47,38 @@ def healthz():
     return jsonify(status="ok")
 
 
+def token_gated() -> bool:
+    """Whether the inside views need the token: always in production, elsewhere once set."""
+    return current_app.config.get("ENV_NAME") == "production" or \
+        bool(current_app.config.get("METRICS_TOKEN"))
+
+
+def has_token() -> bool:
+    """The request carries `Authorization: Bearer <METRICS_TOKEN>` (and a token is set)."""
+    token = current_app.config.get("METRICS_TOKEN")
+    return bool(token) and hmac.compare_digest(
+        request.headers.get("Authorization", "").encode(), f"Bearer {token}".encode())
+
+
+def may_see_inside() -> bool:
+    """Whether this caller may see the figures and details."""
+    return not token_gated() or has_token()
+
+
 @bp.get("/readyz")
 def readyz():
     """Ready when the database and Redis answer (503 otherwise); worker and beat are reported
-    too, since a web process can serve pages without them but an operator needs to know."""
+    too, since a web process can serve pages without them but an operator needs to know.
+    Callers without the token (where it is needed) get only {status}."""
     checks = {"database": check_database()}
     for check in system_checks():  # Redis, beat, worker: the same checks as the overview
         checks[check.name.lower()] = {"ok": check.ok, "state": check.state,
                                       "detail": check.detail}
     checks["channels"] = channel_checks()
     ready = checks["database"]["ok"] and checks["redis"]["ok"]
-    return jsonify(status="ready" if ready else "not ready", checks=checks), (200 if ready else 503)
+    status = "ready" if ready else "not ready"
+    body = {"status": status, "checks": checks} if may_see_inside() else {"status": status}
+    return jsonify(body), (200 if ready else 503)
 
 
 def channel_checks() -> dict:
@@ -89,9 +115,7 @@ class SocketCollector(Collector):
 def metrics():
     """The Prometheus exposition (text, or OpenMetrics when the scraper asks for it) of the
     database's figures (services/ops/metrics.py) and this process's sockets."""
-    token = current_app.config.get("METRICS_TOKEN")
-    if token and not hmac.compare_digest(request.headers.get("Authorization", ""),
-                                         f"Bearer {token}"):
+    if not may_see_inside():
         abort(401)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DatabaseCollector(Session))

@@ -7,12 +7,16 @@ API accepts one; the socket contract names only these two). Each connection join
 `user:<id>`; operators and viewers also join `operators`. Viewers get the whole feed; the
 socket offers no actions, so there is nothing for them to be refused.
 
-The user is saved on the socket at connect time (id, role, token version), and every event
-the client sends re-checks it against the database: a socket whose account was disabled,
-whose tokens were revoked (token_version bumped) or whose role changed is disconnected
-instead of answered. Server pushes do not pass through a handler, so a background sweep
-(`revalidate`, every REVALIDATE_SECONDS) disconnects such sockets too. Those are
-Socket.IO-level disconnects: the browser does not retry them and shows "Offline".
+The user is saved on the socket at connect time (id, role, token version and, for a
+browser, the id of its sign-in session), and every event the client sends re-checks it
+against the database: a socket whose account was disabled, whose tokens were revoked
+(token_version bumped), whose role changed or whose sign-in session ended is disconnected
+instead of answered. Those changes also close the account's (or the session's) sockets at
+once, on every web process (dashboard.events.close_sockets, called after the change is
+committed: sign-out, the Users page, `run.py user`); a background sweep (`revalidate`, every
+REVALIDATE_SECONDS) is the safety net for a control message lost while Redis was away, and
+also ends the sockets of sessions that expired. Those are Socket.IO-level disconnects: the
+browser does not retry them and shows "Offline".
 
 While this process has lost its Redis subscription (see dashboard.events.queue) it would
 miss events, so connections are refused with "unavailable" and data {"retry": true}; live.js
@@ -27,16 +31,19 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
+from datetime import timedelta
 
-from flask import request, session
+from flask import current_app, request, session
 from flask_login import current_user
 from flask_socketio import ConnectionRefusedError, disconnect, join_room
 from sqlalchemy import select
 
+from . import auth as web_auth
 from . import events
 from .auth import user_for_token
 from .db import Session
-from .models import User
+from .models import User, utcnow
+from .services.accounts import sessions as login_sessions
 from .services.ids import MAX_ID
 
 log = logging.getLogger(__name__)
@@ -64,15 +71,17 @@ def register(socketio) -> None:
             if not events.listening(socketio.server, FIRST_LISTEN_WAIT):
                 raise ConnectionRefusedError("unavailable", {"retry": True})
             socketio.server.save_session(request.sid, {
-                "user_id": user.id, "role": user.role, "version": user.token_version,
-                "via": via}, namespace="/")
+                events.SOCKET_USER: user.id, "role": user.role, "version": user.token_version,
+                "via": via,
+                events.SOCKET_LOGIN: web_auth.current_login_id() if via == "cookie" else None,
+            }, namespace="/")
             join_room(events.user_room(user.id))
             if user.is_staff:
                 join_room(events.OPERATORS)
             events.reply_unread_count(Session, user)
         finally:
             Session.remove()
-        _start_revalidation(socketio)
+        _start_revalidation(socketio, web_auth.lifetimes(), current_app.config.get("CLOCK"))
 
     @socketio.on("sync")
     def on_sync(data=None):
@@ -120,16 +129,27 @@ def _still_valid(saved: dict, user: User | None) -> bool:
 
 def _socket_user(server) -> User | None:
     """The user saved on this socket at connect time, freshly loaded; None when no longer
-    valid (disabled, tokens revoked, role changed, deleted)."""
+    valid (disabled, tokens revoked, role changed, deleted, its sign-in session over)."""
     saved = server.get_session(request.sid, namespace="/")
     if not saved:
         return None
-    user = Session.get(User, saved.get("user_id"), populate_existing=True)
-    return user if _still_valid(saved, user) else None
+    user = Session.get(User, saved.get(events.SOCKET_USER), populate_existing=True)
+    if not _still_valid(saved, user):
+        return None
+    login_id = saved.get(events.SOCKET_LOGIN)
+    if login_id is not None and not login_sessions.still_open(
+            Session, [login_id], now=web_auth.now(), lifetimes=web_auth.lifetimes()):
+        return None
+    return user
 
 
-def revalidate(server) -> int:
-    """Disconnect this process's sockets whose account is no longer valid; how many."""
+# With no lifetimes given, `revalidate` checks only whether sessions ended.
+FOREVER = login_sessions.Lifetimes(idle=timedelta(days=36500), absolute=timedelta(days=36500))
+
+
+def revalidate(server, lifetimes: login_sessions.Lifetimes = FOREVER, clock=None) -> int:
+    """Disconnect this process's sockets whose account is no longer valid, or whose sign-in
+    session ended or expired; how many."""
     saved_by_sid = {}
     for sid, _eio_sid in list(server.manager.get_participants("/", None)):
         try:
@@ -140,25 +160,32 @@ def revalidate(server) -> int:
             saved_by_sid[sid] = saved
     if not saved_by_sid:
         return 0
-    ids = sorted({s["user_id"] for s in saved_by_sid.values()})
+    ids = sorted({s[events.SOCKET_USER] for s in saved_by_sid.values()})
     users: dict[int, User] = {}
     try:
         for start in range(0, len(ids), 500):
             batch = ids[start:start + 500]
             users.update({u.id: u for u in Session.scalars(select(User).where(User.id.in_(batch)))})
+        logins = {s.get(events.SOCKET_LOGIN) for s in saved_by_sid.values()} - {None}
+        open_logins = login_sessions.still_open(Session, logins, now=(clock or utcnow)(),
+                                                lifetimes=lifetimes) if logins else set()
         stale = [sid for sid, saved in saved_by_sid.items()
-                 if not _still_valid(saved, users.get(saved["user_id"]))]
+                 if not _still_valid(saved, users.get(saved[events.SOCKET_USER]))
+                 or (saved.get(events.SOCKET_LOGIN) is not None
+                     and saved[events.SOCKET_LOGIN] not in open_logins)]
     finally:
         Session.remove()
     for sid in stale:
         server.disconnect(sid, namespace="/")
     if stale:
-        log.info("disconnected %d socket(s) of disabled or revoked accounts", len(stale))
+        log.info("disconnected %d socket(s) of disabled or revoked accounts or ended "
+                 "sessions", len(stale))
     return len(stale)
 
 
-def _start_revalidation(socketio) -> None:
-    """Start the revalidation sweep of this server once (with its first connection)."""
+def _start_revalidation(socketio, lifetimes, clock) -> None:
+    """Start the revalidation sweep of this server once (with its first connection), judging
+    sessions by the app's lifetimes and clock."""
     server = socketio.server
     with _revalidating_lock:
         if server in _revalidating:
@@ -170,7 +197,7 @@ def _start_revalidation(socketio) -> None:
         while True:
             socketio.sleep(REVALIDATE_SECONDS)
             try:
-                revalidate(server)
+                revalidate(server, lifetimes, clock)
             except Exception:  # a database hiccup must not end the sweep
                 log.exception("socket revalidation failed")
 

@@ -15,15 +15,19 @@ Chromium, toasts included).
 from __future__ import annotations
 
 import math
+import os
 import re
 import subprocess
+import sys
 import uuid
 from collections import Counter
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select, update
 
 from dashboard.db import Base
 from dashboard.models import Meter, NotificationDelivery, TaskRun, utcnow
@@ -50,6 +54,7 @@ WALLET_ACTION = "wallet_action"    # operators and the wallet's residents; viewe
 OWN_NOTIFICATION = "own_notification"  # staff, and the notification's recipients
 OWN_PAYMENT = "own_payment"        # staff, and the resident who started the payment
 SIGNED_WEBHOOK = "signed_webhook"  # the payment provider's signature only: 401 for everybody
+OPERATOR_ONLY = "operator_only"    # operators, even to look; viewers 403; residents 404
 
 #: The JSON API mixes policies, so each of its routes is named; a new one must be added here.
 POLICIES = {
@@ -79,6 +84,8 @@ def policy(endpoint: str, method: str) -> str:
     blueprint = endpoint.split(".", 1)[0]
     if blueprint == "ops":
         return PUBLIC
+    if blueprint == "users":  # account administration: not even viewers look
+        return OPERATOR_ONLY
     if blueprint in STAFF_BLUEPRINTS:
         return STAFF_ACTION if method in UNSAFE else STAFF_READ
     if blueprint in ("resident", "settings", "gateway"):  # gateway: the payer's own payments
@@ -104,7 +111,7 @@ def expected(policy_name: str, identity: str, owns: bool) -> str:
         return "allow"
     if policy_name == STAFF_READ:
         return "allow" if staff else "404"
-    if policy_name == STAFF_ACTION:
+    if policy_name in (STAFF_ACTION, OPERATOR_ONLY):
         return {"operator": "allow", "viewer": "403"}.get(identity, "404")
     if policy_name == RESIDENT_PAGE:
         return "404" if staff or stranger else "allow"
@@ -136,6 +143,8 @@ class Site:
         factories.resident(db, self.wallet_b, email="matrix-b@example.test")
         factories.user(db, "viewer", email="matrix-viewer@example.test")
         factories.user(db, "operator", email="matrix-op@example.test")
+        # The Users page's actions act on an account of nobody in the matrix.
+        target = factories.user(db, "viewer", email="matrix-target@example.test")
         run = TaskRun(task="check_low_credit_wallets", trigger="manual", state="succeeded")
         db.add(run)
         db.commit()
@@ -156,6 +165,7 @@ class Site:
             "filename": "js/app.js", "delivery_id": self.failed_sms.id,
             "person_id": a.person_id,
             "payment_id": payment.id,
+            "user_id": target.id,
         }
         self.emails = {"resident_a": "matrix-a@example.test",
                        "resident_b": "matrix-b@example.test",
@@ -226,6 +236,8 @@ class Site:
                               "quiet_end": "07:00"},
             "contacts.save": {"email": "", "phone": ""},
             "gateway.decide": {"outcome": "pay"},
+            "users.set_password": {"password": "a new sound passphrase",
+                                   "confirm": "a new sound passphrase"},
         }.get(endpoint, {})
 
     def end_active_runs(self) -> None:
@@ -451,7 +463,8 @@ def test_ids_beyond_64_bits_are_404_not_500(site):
 
 
 @pytest.mark.parametrize("path", ["/wallets/{big}", "/wallets/{big}/summary",
-                                  "/scans/runs/{big}", "/thresholds/estates/{big}"])
+                                  "/scans/runs/{big}", "/thresholds/estates/{big}",
+                                  "/users/{big}"])
 def test_operator_pages_with_ids_beyond_64_bits(site, path):
     """The operator dashboard's id routes with a 30-digit id: 404."""
     r = site.pages["operator"].client.get(path.format(big=10**30))
@@ -575,12 +588,12 @@ def test_content_security_policy_allows_only_our_own_scripts(site):
 
 
 def test_login_rate_limit_counts_the_form_and_the_api_together(site):
-    """Sign-in attempts for one email from one address are counted across the form and the
-    token endpoint; past the limit both answer 429, even with the right password, and
-    unknown emails are limited the same way (no hint which accounts exist)."""
+    """Failed sign-ins of one email are counted across the form and the token endpoint;
+    past the limit both answer 429, even with the right password, and unknown emails are
+    limited the same way (no hint which accounts exist)."""
     app = site.app
-    old = app.config["LOGIN_RATE_LIMIT"]
-    app.config["LOGIN_RATE_LIMIT"] = 3
+    old = app.config["LOGIN_ACCOUNT_FREE"], app.config["LOGIN_ACCOUNT_DELAY"]
+    app.config.update(LOGIN_ACCOUNT_FREE=3, LOGIN_ACCOUNT_DELAY=60.0)
     try:
         known = f"limited-{uuid.uuid4().hex[:6]}@example.test"
         factories.user(site.db, "viewer", email=known)
@@ -595,24 +608,110 @@ def test_login_rate_limit_counts_the_form_and_the_api_together(site):
                 "email": email, "password": "correct-horse-battery"}).status_code)
             assert codes == [401, 401, 401, 429, 429], (email, codes)
     finally:
-        app.config["LOGIN_RATE_LIMIT"] = old
+        app.config["LOGIN_ACCOUNT_FREE"], app.config["LOGIN_ACCOUNT_DELAY"] = old
 
 
-@pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/",
-                                    "/\\evil.example", "javascript:alert(1)", "\\evil"])
-def test_sign_in_never_redirects_off_site(site, target):
-    """`?next=` after sign-in only follows paths on this site; anything else goes home."""
+HOSTILE_NEXT = [
+    "//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)",
+    "\\evil", "http:evil.example", "https:/evil.example", "///evil.example", "////evil.example",
+    "/%2F%2Fevil.example", "%2F%2Fevil.example", "/%2f%2fevil.example", "/%5Cevil.example",
+    "%5C%5Cevil.example", "/%5c%5cevil.example", "/%252F%252Fevil.example",
+    "/%25252F%25252Fevil.example", "/\t/evil.example", "/\n/evil.example",
+    "/\r\n/evil.example", " //evil.example", "\x0b//evil.example", "/%09/evil.example",
+    "/%0d%0a/evil.example", "/%0a/evil.example", "/\uff0f\uff0fevil.example",
+    "/\u2215\u2215evil.example", "/\ufe68evil.example", "/%EF%BC%8F%EF%BC%8Fevil.example",
+    "/%C0%AF%C0%AFevil.example", "/.//evil.example", "/./evil.example", "/../evil.example",
+    "/..%2F..%2Fevil.example", "data:text/html,<script>alert(1)</script>", "vbscript:x",
+    "//evil.example@localhost", "http://localhost@evil.example/", "/\x7f/evil.example",
+    "/%7f/evil.example", "%", "%%", "/%zz", "/" + "a" * 5000, "/logout", "/api/v1/wallets",
+    "/socket.io/?EIO=4", "/static/../../etc/passwd", "https://localhost/", "//localhost/",
+    "/\u202e/evil.example", "/\u00a0/evil.example", "\u3000//evil.example", "",
+]
+GOOD_NEXT = ["/wallets", "/wallets?state=low&q=Thandi", "/notifications?type=low_credit",
+             "/scans", "/wallets/1"]
+SITE = "http://localhost/login"
+
+
+def stays_on_site(location: str) -> bool:
+    """A Location a browser (and any proxy decoding it again) resolves to this host."""
+    from urllib.parse import unquote, urljoin, urlsplit
+
+    forms = {location, location.replace("\\", "/"),
+             "".join(c for c in location if c not in "\t\n\r")}
+    for _ in range(4):
+        forms |= {unquote(f) for f in forms}
+    return all(urlsplit(urljoin(SITE, f)).netloc == "localhost" for f in forms)
+
+
+def sign_in_with_next(site, target):
+    """A real sign-in through the form with `?next=target`."""
     from tests.conftest import csrf_from
 
     client = site.app.test_client()
     token = csrf_from(client.get("/login").get_data(as_text=True))
-    r = client.post("/login", query_string={"next": target}, data={
+    return client.post("/login", query_string={"next": target}, data={
         "email": "matrix-viewer@example.test", "password": "correct-horse-battery",
         "csrf_token": token})
-    assert r.status_code == 302
-    location = r.headers["Location"]
-    assert location == "/" or location.startswith("/") and not location.startswith(("//", "/\\")), \
-        location
+
+
+@pytest.mark.parametrize("target", HOSTILE_NEXT, ids=repr)
+def test_sign_in_never_redirects_off_site(site, target):
+    """`?next=` that could leave the site (schemes, hosts, slashes and backslashes, control
+    characters, encoded and look-alike forms) or that is not a page goes home; no value is
+    a 500."""
+    r = sign_in_with_next(site, target)
+    assert r.status_code == 302, (target, r.status_code)
+    assert r.headers["Location"] == "/", (target, r.headers["Location"])
+
+
+@pytest.mark.parametrize("target", GOOD_NEXT)
+def test_sign_in_follows_next_within_the_site(site, target):
+    """A page of this site is where the sign-in goes (so the check above is not "always
+    home")."""
+    r = sign_in_with_next(site, target)
+    assert r.status_code == 302 and r.headers["Location"] == target
+
+
+def test_a_nul_in_next_is_refused_not_a_500(site):
+    """NUL is refused up front for every request (400), never followed, never a 500."""
+    r = sign_in_with_next(site, "/wallets\x00//evil.example")
+    assert r.status_code == 400
+
+
+NEXT_PIECES = st.sampled_from(["/", "//", "\\", "%2F", "%2f", "%5C", "%25", "%", ":", "@",
+                               ".", "..", "?", "#", "\t", "\n", "\r", " ", "\x0b", "\x7f",
+                               "\uff0f", "\u2215", "\ufe68", "\u3002", "evil.example",
+                               "localhost", "http", "https:", "javascript:", "wallets",
+                               "%C0%AF", "%EF%BC%8F", "\u202e", "\ud800"])
+NEXT_VALUES = st.one_of(st.lists(NEXT_PIECES, max_size=8).map("".join),
+                        st.text(max_size=40), st.from_regex(r"\A/[ -~]{0,30}\Z"))
+
+
+@given(target=NEXT_VALUES)
+@settings(max_examples=400, deadline=None, database=None)
+def test_safe_path_only_ever_names_this_site(target):
+    """Property: whatever `next` is, the redirect target is None or a path a browser (or a
+    proxy decoding it again) resolves to this host."""
+    from dashboard.services.accounts import safe_path
+
+    path = safe_path(target)
+    assert path is None or (path.startswith("/") and stays_on_site(path)), (target, path)
+
+
+@given(target=NEXT_VALUES)
+@settings(max_examples=150, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_next_through_the_sign_in_page_stays_on_site(site, target):
+    """Property through the real route: a signed-in visit to /login?next=… redirects, like a
+    fresh sign-in, to a page of this site (home when in doubt); never a 500."""
+    from urllib.parse import quote
+
+    assume("\x00" not in target)
+    # As bytes on the wire (a lone surrogate included: a client may send any bytes).
+    query = "next=" + quote(target.encode("utf-8", "surrogatepass"), safe="")
+    r = site.pages["viewer"].client.get("/login", query_string=query)
+    assert r.status_code == 302, (target, r.status_code)
+    assert stays_on_site(r.headers["Location"]), (target, r.headers["Location"])
 
 
 # -- passwords -------------------------------------------------------------------------------------
@@ -788,3 +887,128 @@ def test_create_user_applies_the_password_rules(tmp_path):
     assert user.email == "new-op@example.test" and user.password_hash.startswith("scrypt:")
     assert "a sound passphrase" not in user.password_hash
     Session.remove()
+
+
+# -- production gates --------------------------------------------------------------------------
+
+def production_app(monkeypatch, tmp_path, redis_url, **extra):
+    """A production app on a database of its own (threading, plain http for the client)."""
+    from dashboard import create_app
+    from tests.conftest import app_config, fast_database
+
+    secret = uuid.uuid4().hex + uuid.uuid4().hex
+    monkeypatch.setenv("SECRET_KEY", secret)
+    return create_app("production", **app_config(
+        fast_database(tmp_path), redis_url, SECRET_KEY=secret, SOCKETIO_ASYNC_MODE="threading",
+        SESSION_COOKIE_SECURE=False, **extra))
+
+
+def test_production_metrics_need_the_token_and_without_one_nobody_gets_them(
+        monkeypatch, tmp_path, redis_url):
+    """APP_ENV=production: /metrics is 401 without a METRICS_TOKEN set (for everyone) and
+    without the right bearer token; with it, the figures."""
+    from dashboard.db import Session
+
+    client = production_app(monkeypatch, tmp_path, redis_url).test_client()
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer "}).status_code == 401
+    Session.remove()
+    token = uuid.uuid4().hex
+    (tmp_path / "t").mkdir()
+    client = production_app(monkeypatch, tmp_path / "t", redis_url,
+                            METRICS_TOKEN=token).test_client()
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    r = client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200 and "quantify_wallets" in r.get_data(as_text=True)
+    Session.remove()
+
+
+def test_production_readyz_tells_anonymous_callers_only_the_status(
+        monkeypatch, tmp_path, redis_url):
+    """APP_ENV=production: /readyz answers {status} alone to callers without the token
+    (load balancers still probe it), the checks with it; the status code is the same."""
+    from dashboard.db import Session
+
+    token = uuid.uuid4().hex
+    client = production_app(monkeypatch, tmp_path, redis_url,
+                            METRICS_TOKEN=token).test_client()
+    anonymous = client.get("/readyz")
+    assert anonymous.status_code == 200 and anonymous.get_json() == {"status": "ready"}
+    wrong = client.get("/readyz", headers={"Authorization": "Bearer nope"})
+    assert wrong.get_json() == {"status": "ready"}
+    inside = client.get("/readyz", headers={"Authorization": f"Bearer {token}"}).get_json()
+    assert inside["checks"]["database"]["ok"] and "redis" in inside["checks"]
+    Session.remove()
+
+
+def test_production_refuses_the_demo_logins(monkeypatch, tmp_path, redis_url):
+    """A demo login that found its way into a production database does not sign in (the
+    same answer as a wrong password); a real account does."""
+    from dashboard.db import Session
+    from dashboard.services.demo.seed import DEMO_LOGINS
+
+    app = production_app(monkeypatch, tmp_path, redis_url)
+    factories.user(Session, "operator", email="operator@example.com", password="demo-operator")
+    factories.user(Session, "operator", email="real-op@example.test")
+    Session.commit()
+    assert "operator@example.com" in DEMO_LOGINS
+    demo = app.test_client().post("/api/v1/auth/token", json={
+        "email": "operator@example.com", "password": "demo-operator"})
+    assert demo.status_code == 401
+    assert demo.get_json()["error"]["message"] == "That email and password do not match an " \
+                                                  "account."
+    assert Auth(app.test_client()).login("operator@example.com", "demo-operator"
+                                         ).status_code == 401
+    assert app.test_client().post("/api/v1/auth/token", json={
+        "email": "real-op@example.test", "password": "correct-horse-battery"}).status_code == 200
+    Session.remove()
+
+
+def test_seed_refuses_to_run_in_production(tmp_path):
+    """`run.py seed` with APP_ENV=production: a clear message, a non-zero exit, and the
+    database untouched (not even migrated)."""
+    db = tmp_path / "prod.db"
+    env = {**os.environ, "APP_ENV": "production", "SECRET_KEY": "s" * 40,
+           "DATABASE_URL": f"sqlite:///{db}"}
+    result = subprocess.run([sys.executable, "run.py", "seed", "--wallets", "1"], cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "refuses to run when APP_ENV=production" in result.stderr, result.stderr
+    assert not db.exists() or db.stat().st_size == 0
+
+
+def test_seed_if_empty_never_seeds_production(tmp_path, monkeypatch):
+    """`run.py all`'s first-start seeding: never in production, even were SEED_DEMO_DATA
+    on; in development it makes the demo logins (so this check can fail)."""
+    from config import DevelopmentConfig, ProductionConfig
+    from dashboard.cli.supervisor import seed_if_empty
+    from dashboard.db import Session, init_engine
+    from dashboard.models import User
+    from tests.conftest import fresh_database
+
+    monkeypatch.setenv("DEMO_WALLETS", "3")
+    for name, base, seeded in (("prod", ProductionConfig, False),
+                               ("dev", DevelopmentConfig, True)):
+        (tmp_path / name).mkdir()
+        url = fresh_database(tmp_path / name)
+        config = type(name, (base,), {"DATABASE_URL": url, "SEED_DEMO_DATA": True})
+        seed_if_empty(config)
+        init_engine(url)
+        demo = Session.scalar(select(User.id).where(User.email == "operator@example.com"))
+        assert (demo is not None) == seeded, name
+        assert (Session.scalar(select(func.count()).select_from(User)) > 0) == seeded, name
+        Session.remove()
+
+
+def test_nginx_sample_keeps_metrics_and_readyz_inside():
+    """deploy/nginx.conf: /metrics and /readyz are served to this host only (allow
+    loopback, deny all), in their own exact-match locations."""
+    conf = (ROOT / "deploy" / "nginx.conf").read_text()
+    for path in ("/metrics", "/readyz"):
+        block = re.search(r"location = " + re.escape(path) + r" \{(?P<body>[^}]*)\}", conf)
+        assert block, f"no location for {path}"
+        rules = [line.strip() for line in block["body"].splitlines()
+                 if line.strip().startswith(("allow", "deny"))]
+        assert rules[-1] == "deny all;", rules
+        assert set(rules[:-1]) <= {"allow 127.0.0.1;", "allow ::1;"}, rules

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from dashboard import events
 from dashboard.db import write_transaction
 from dashboard.models import TaskRun, utcnow
+from dashboard.services.accounts import sessions as login_sessions
 from dashboard.services.notifications import retention
 from dashboard.services.payments.notices import notify_transaction
 from dashboard.services.payments.sweep import unnotified_transactions
@@ -103,8 +104,10 @@ def beat_probe():
 
 @shared_task(name="prune_old_data")
 def prune_old_data():
-    """Daily retention: notifications and task runs older than NOTIFICATION_RETENTION_DAYS."""
+    """Daily retention: notifications, task runs and sign-in sessions older than
+    NOTIFICATION_RETENTION_DAYS."""
     days = cfg().NOTIFICATION_RETENTION_DAYS
     with task_session() as session:
         pruned = retention.prune(session, utcnow(), notification_days=days, task_run_days=days)
-        return pruned.__dict__
+        sessions = login_sessions.prune(session, utcnow(), days=days)
+        return {**pruned.__dict__, "sessions": sessions}

@@ -53,7 +53,8 @@ def ensure_redis() -> subprocess.Popen | None:
 
 
 def seed_if_empty(config) -> None:
-    """Demo data on first start (development only)."""
+    """Demo data on first start (development only: never in production, whatever else the
+    configuration says, since the demo logins have public passwords)."""
     from sqlalchemy import func, select
 
     from dashboard.db import Session, init_engine
@@ -61,7 +62,7 @@ def seed_if_empty(config) -> None:
 
     from ..services.demo.seed import seed
 
-    if not config.SEED_DEMO_DATA:
+    if not config.SEED_DEMO_DATA or config.ENV_NAME == "production":
         return
     init_engine(config.DATABASE_URL)
     if Session.scalar(select(func.count()).select_from(User)):
@@ -77,7 +78,7 @@ def banner(config) -> None:
     """Where to go and how to sign in."""
     port = os.environ.get("PORT", "5000")
     print(f"\nQuantify Notify is starting on http://127.0.0.1:{port}", flush=True)
-    if config.SEED_DEMO_DATA:
+    if config.SEED_DEMO_DATA and config.ENV_NAME != "production":
         print("  operator: operator@example.com / demo-operator\n"
               "  resident: resident@example.com / demo-resident\n"
               "  viewer:   viewer@example.com / demo-viewer\nPress Ctrl-C to stop.\n", flush=True)

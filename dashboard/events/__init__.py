@@ -14,12 +14,14 @@ Modules:
   replies  – answers to one socket inside its handler (unread count on connect, `sync`)
   emitter  – the process's Socket.IO handle (`init`, `init_queue`) and emitting to rooms
   rooms    – room names
+  control  – closing sockets of ended sessions and revoked accounts on every web process
   queue    – QueueManager, the Redis message-queue manager that fails fast and knows
              whether it is listening
   wire     – the queue message format, identical to python-socketio's own
 """
+from .control import SOCKET_LOGIN, SOCKET_USER
 from .deliveries import on_notifications_published, publish_deliveries
-from .emitter import emit, emit_many, init, init_queue
+from .emitter import close_sockets, emit, emit_many, init, init_queue
 from .publish import (
     notification_rows,
     publish_notifications,
@@ -32,7 +34,8 @@ from .replies import replay_missed, reply, reply_unread_count
 from .rooms import OPERATORS, user_room
 
 __all__ = [
-    "OPERATORS", "QueueManager", "emit", "emit_many", "init", "init_queue", "listening",
+    "OPERATORS", "SOCKET_LOGIN", "SOCKET_USER", "QueueManager", "close_sockets", "emit",
+    "emit_many", "init", "init_queue", "listening",
     "notification_rows", "on_notifications_published", "publish_deliveries",
     "publish_notifications", "publish_task_run", "publish_unread_counts",
     "publish_wallet", "replay_missed", "reply", "reply_unread_count", "user_room",

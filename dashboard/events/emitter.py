@@ -15,6 +15,7 @@ from collections.abc import Iterable
 
 from flask_socketio import SocketIO
 
+from . import control
 from .queue import QueueManager, install_queue_manager
 
 log = logging.getLogger(__name__)
@@ -74,3 +75,23 @@ def emit_many(items: Iterable[tuple[str, dict, list[str]]]) -> int:
     # The room argument exactly as `emit` passes it, so the queue messages are identical.
     return manager.emit_many((name, payload, rooms if len(rooms) > 1 else rooms[0])
                              for name, payload, rooms in items if rooms)
+
+
+def close_sockets(*, sessions=(), users=()) -> bool:
+    """Close the open sockets of these sign-in sessions and of these users, on every web
+    process (dashboard.events.control); False when the message queue was unreachable (other
+    processes then close theirs at their next sweep). Call after the commit that ended them.
+    """
+    sessions, users = list(sessions), list(users)
+    if _socketio is None or not (sessions or users):
+        return False
+    manager = _manager()
+    try:
+        if isinstance(manager, QueueManager):
+            return manager.close_sockets(sessions, users)
+        # No message queue: this process is the only one with sockets.
+        control.close_local(getattr(_socketio, "server", None), sessions, users)
+        return True
+    except Exception as exc:  # noqa: BLE001 - never fail the caller: the sweep is the net
+        log.warning("could not close sockets: %s", exc)
+        return False

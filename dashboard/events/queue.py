@@ -42,7 +42,7 @@ import socketio as socketio_pkg
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from . import wire
+from . import control, wire
 
 log = logging.getLogger(__name__)
 
@@ -210,12 +210,50 @@ class QueueManager(socketio_pkg.RedisManager):
 
     def _listen(self):
         """The messages of our channel (RedisManager's, minus its unsubscribe at the end,
-        which would fail on our own pub/sub object once closed)."""
+        which would fail on our own pub/sub object once closed), less our control messages,
+        which are handled here (see close_sockets)."""
         channel = self.channel.encode("utf-8")
         for message in self._redis_listen_with_retries():
             if message["channel"] == channel and message["type"] == "message" \
                     and "data" in message:
-                yield message["data"]
+                if not self._handled_control(message["data"]):
+                    yield message["data"]
+
+    # -- control messages ----------------------------------------------------------------
+
+    # Only a control message has this at its top level: inside an event's data the quotes
+    # would be escaped, so a cheap byte search finds the candidates.
+    CONTROL_MARK = f'"method": "{control.CLOSE}"'.encode()
+
+    def close_sockets(self, sessions, users) -> bool:
+        """Close the sockets of these sign-in sessions and users: this process's now, every
+        other web process's when they read the control message. False when it could not be
+        published (the other processes' sweeps close theirs within REVALIDATE_SECONDS)."""
+        message = control.close_message(self.host_id, sessions, users)
+        if not self.write_only and self.server is not None:
+            control.close_local(self.server, message["sessions"], message["users"])
+        return self._publish(message)
+
+    def _handled_control(self, data) -> bool:
+        """Handle a control message from another process; False for anything else."""
+        if not isinstance(data, (bytes, str)):
+            return False
+        raw = data if isinstance(data, bytes) else data.encode()
+        if self.CONTROL_MARK not in raw[:40]:
+            return False
+        try:
+            message = self.json.loads(raw)
+        except ValueError:
+            return False
+        if not isinstance(message, dict) or message.get("method") != control.CLOSE:
+            return False
+        if message.get("host_id") != self.host_id and not self.write_only:
+            try:
+                control.close_local(self.server, message.get("sessions") or (),
+                                    message.get("users") or ())
+            except Exception:  # a bad message must not end the listener
+                log.exception("could not close sockets")
+        return True
 
     def _redis_listen_with_retries(self):
         """Yield queue messages until closed, re-subscribing on any failure (module doc)."""

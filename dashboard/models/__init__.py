@@ -22,7 +22,7 @@ from .metering import Meter, MeterReading
 from .notification import Notification, NotificationDelivery
 from .payment import PAYMENT_METHODS, PAYMENT_STATES, Payment
 from .task_run import ACTIVE_STATES, RUN_STATES, TRIGGERS, TaskRun, TaskRunChunk
-from .user import User
+from .user import User, UserSession
 from .wallet import Transaction, Wallet
 
 __all__ = [
@@ -31,6 +31,6 @@ __all__ = [
     "CHANNELS", "DELIVERY_STATUSES", "OUTSIDE_CHANNELS", "ChannelPreference", "QuietHours",
     "ACTIVE_STATES", "RUN_STATES", "TRIGGERS", "utcnow",
     "Estate", "Occupancy", "Person", "Unit", "Meter", "MeterReading", "Notification",
-    "NotificationDelivery", "TaskRun", "TaskRunChunk", "User", "Transaction", "Wallet",
-    "PAYMENT_METHODS", "PAYMENT_STATES", "Payment",
+    "NotificationDelivery", "TaskRun", "TaskRunChunk", "User", "UserSession", "Transaction",
+    "Wallet", "PAYMENT_METHODS", "PAYMENT_STATES", "Payment",
 ]

@@ -19,6 +19,11 @@ def hash_password(password: str) -> str:
     return generate_password_hash(password)
 
 
+def password_matches(password_hash: str, password: str) -> bool:
+    """True when `password` matches a hash made by hash_password (or an older method)."""
+    return check_password_hash(password_hash, password)
+
+
 class User(UserMixin, Base):
     """An account. Residents are linked to a Person, whose occupancies give their units."""
 
@@ -42,7 +47,7 @@ class User(UserMixin, Base):
 
     def check_password(self, password: str) -> bool:
         """True when `password` matches the stored hash."""
-        return check_password_hash(self.password_hash, password)
+        return password_matches(self.password_hash, password)
 
     @property
     def is_active(self) -> bool:
@@ -63,3 +68,27 @@ class User(UserMixin, Base):
     def display_name(self) -> str:
         """The person's name where there is one, else the email."""
         return self.person.name if self.person else self.email
+
+
+class UserSession(Base):
+    """One sign-in of a browser: the server's half of a session cookie.
+
+    The cookie carries a random token; this row keeps only its SHA-256 (a copy of the table
+    cannot sign anyone in). A session is valid while it has not ended, has been used within
+    the idle lifetime and is younger than the absolute lifetime (services/accounts/sessions.py
+    decides); signing out, a password change, disabling the account or revoking its sessions
+    set `ended_at`, so every copy of the cookie stops working at once.
+    """
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # signed_out | password_changed | disabled | revoked | expired_idle | expired_absolute
+    end_reason: Mapped[str | None] = mapped_column(String(20))
+    address: Mapped[str | None] = mapped_column(String(45))  # the client address at sign-in
+    user_agent: Mapped[str | None] = mapped_column(String(200))

@@ -22,12 +22,13 @@ def register_views(app: Flask) -> None:
         settings,
         sign_in,
         thresholds,
+        users,
         wallets,
     )
 
     register_context(app)
     for module in (sign_in, overview, wallets, scans, notifications_log, thresholds, resident,
-                   settings, deliveries, contacts):
+                   settings, deliveries, contacts, users):
         app.register_blueprint(module.bp)
     if app.config.get("ENV_NAME") in outbox.ENVIRONMENTS:  # never in production
         app.register_blueprint(outbox.bp)

@@ -14,7 +14,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = '0008_channels_and_deliveries'
-down_revision = '0006_payments'
+down_revision = '0007_sessions_and_accounts'
 branch_labels = None
 depends_on = None
 

@@ -13,8 +13,10 @@ from .payments import (
     TopUpForm,
     pay,
 )
+from .users import SetPasswordForm, UserFilterForm
 
 __all__ = ["RESIDENT_METHODS", "AlertSettingsForm", "BulkChangeForm", "BuyForm",
            "EstateDefaultsForm", "Form", "GatewayForm", "KeyField", "LogFilterForm", "LoginForm",
            "OneOfChoices", "PaymentForm", "ResidentAlertsForm", "ResidentTopUpForm",
-           "ServiceRule", "TopUpForm", "new_key", "pay", "strip"]
+           "ServiceRule", "SetPasswordForm", "TopUpForm", "UserFilterForm", "new_key", "pay",
+           "strip"]
