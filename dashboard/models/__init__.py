@@ -16,6 +16,13 @@ from .notification import Notification, NotificationDelivery
 from .task_run import ACTIVE_STATES, RUN_STATES, TRIGGERS, TaskRun, TaskRunChunk
 from .user import User
 from .wallet import Transaction, Wallet
+from .webhook import (
+    MESSAGE_STATES,
+    WEBHOOK_EVENTS,
+    WebhookAttempt,
+    WebhookEndpoint,
+    WebhookMessage,
+)
 
 __all__ = [
     "ALERT_MODES", "ROLES", "STAFF_ROLES", "TOPUP_METHODS", "TRANSACTION_TYPES", "UTILITIES",
@@ -23,4 +30,5 @@ __all__ = [
     "ACTIVE_STATES", "RUN_STATES", "TRIGGERS", "utcnow",
     "Estate", "Occupancy", "Person", "Unit", "Meter", "MeterReading", "Notification",
     "NotificationDelivery", "TaskRun", "TaskRunChunk", "User", "Transaction", "Wallet",
+    "MESSAGE_STATES", "WEBHOOK_EVENTS", "WebhookAttempt", "WebhookEndpoint", "WebhookMessage",
 ]
