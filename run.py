@@ -2,7 +2,7 @@
 
     python run.py [all]         web + worker + beat (+ a private Redis if none), demo data
     python run.py web           the web app with Socket.IO (development server)
-    python run.py worker        a Celery worker on queue `notifications`
+    python run.py worker        a Celery worker on queues `notifications` and `deliveries`
     python run.py beat          the Celery beat scheduler (RedBeat)
     python run.py seed [--wallets N] [--seed S] [--reset]
     python run.py scan NAME     run a scan now and print its result as JSON
@@ -49,11 +49,11 @@ def cmd_web(args) -> None:
 
 
 def cmd_worker(args) -> None:
-    """A Celery worker on the notifications queue."""
+    """A Celery worker on the notifications and deliveries queues."""
     from worker.celery_app import celery
 
     concurrency = os.environ.get("WORKER_CONCURRENCY", "2")
-    celery.worker_main(["worker", "-Q", "notifications", "-l", "INFO", "-c", concurrency,
+    celery.worker_main(["worker", "-Q", "notifications,deliveries", "-l", "INFO", "-c", concurrency,
                         "--without-gossip", "--without-mingle"])
 
 

@@ -38,10 +38,10 @@ def client() -> Celery:
     return app
 
 
-def send(name: str, **kwargs) -> str:
-    """Queue task `name`; Unavailable (503) when the broker cannot be reached."""
+def send(name: str, queue: str = QUEUE, **kwargs) -> str:
+    """Queue task `name` (on `queue`); Unavailable (503) when the broker cannot be reached."""
     try:
-        result = client().send_task(name, kwargs=kwargs, queue=QUEUE, retry=True,
+        result = client().send_task(name, kwargs=kwargs, queue=queue, retry=True,
                                     retry_policy=RETRY_POLICY)
         return result.id
     except Exception as exc:  # kombu raises several types for an unreachable broker

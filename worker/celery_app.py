@@ -16,6 +16,11 @@ from config import get_config
 from dashboard.services.scans.catalogue import beat_schedule
 
 QUEUE = "notifications"
+#: Email, SMS and webhooks: their own queue, so a slow receiver never delays scans or the feed.
+DELIVERIES = "deliveries"
+#: Tasks that run on `deliveries` whoever sends them (beat, the web, another task).
+ROUTES = {name: {"queue": DELIVERIES}
+          for name in ("sweep_webhooks", "send_webhooks", "prune_webhooks")}
 
 
 def transport_options(visibility_timeout: int) -> dict:
@@ -74,6 +79,7 @@ def settings(cfg) -> dict:
         "timezone": cfg.CELERY_TIMEZONE,
         "enable_utc": True,
         "task_default_queue": QUEUE,
+        "task_routes": ROUTES,
         "task_acks_late": True,  # a task is only gone once it finished...
         "task_reject_on_worker_lost": True,  # ...and goes back to the queue if its worker dies
         "worker_prefetch_multiplier": 1,
@@ -101,7 +107,8 @@ def settings(cfg) -> dict:
 def make_celery(config=None) -> Celery:
     """The Celery app, configured from `config` (default: get_config() at the moment the
     app's settings are first read, so importing this module reads nothing)."""
-    app = Celery("quantify", include=["worker.tasks", "worker.scan_tasks"])
+    app = Celery("quantify", include=["worker.tasks", "worker.scan_tasks",
+                                      "worker.webhook_tasks"])
     app.add_defaults(lambda: settings(config or get_config()))
     return app
 

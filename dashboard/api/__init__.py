@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-from . import auth, meters, notifications, openapi, scans, wallets  # noqa: E402,F401  (routes)
+from . import auth, meters, notifications, openapi, scans, wallets, webhooks  # noqa: E402,F401  (routes)

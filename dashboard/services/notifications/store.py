@@ -7,6 +7,7 @@ from sqlalchemy import and_, literal, or_, select, update
 
 from ...models import Notification, NotificationDelivery, Occupancy, User, Wallet, utcnow
 from ...models.types import UTCDateTime
+from .. import webhooks
 from ..sqlfuncs import insert_ignore
 from .messages import PRIORITIES
 
@@ -56,7 +57,8 @@ def recipients_query(today):
 
 
 def deliver(session, first_id: int, last_id: int) -> None:
-    """Create the in-app deliveries of notifications first_id..last_id, set-based.
+    """Create the in-app deliveries of notifications first_id..last_id, set-based, and
+    their notification.created webhook messages (services/webhooks).
 
     Re-running is harmless: the (notification, user, channel) unique constraint skips
     deliveries that exist, so another writer's notifications in the range are also safe. The
@@ -74,6 +76,7 @@ def deliver(session, first_id: int, last_id: int) -> None:
     stmt = insert_ignore(session, NotificationDelivery.__table__).from_select(
         ["notification_id", "user_id", "channel", "created_at"], source)
     session.execute(stmt)
+    webhooks.notifications_created(session, first_id, last_id, utcnow())
 
 
 def recipient_ids(session, notification_ids: list[int]) -> dict[int, list[int]]:

@@ -8,7 +8,7 @@ records every attempt (sending.py, http.py), retrying with backoff for 24 h from
 `next_attempt_at`; an endpoint failing for 24 h is disabled and operators are told
 (notices.py). Bodies are the API's JSON of the object (payloads.py).
 """
-from .dispatch import Batch, due_batches, expire, prune, resend, sweep
+from .dispatch import Batch, Swept, disable_failing, due_batches, expire, prune, resend, sweep
 from .endpoints import (
     Health,
     Registered,
@@ -39,7 +39,8 @@ from .urls import URL_MAX, URL_PATTERN, check_url
 __all__ = [
     "LEASE", "NOTIFICATION_CREATED", "RETRY_WINDOW", "TASK_RUN_FINISHED", "URL_MAX",
     "URL_PATTERN", "WALLET_STATE_CHANGED", "Batch", "BatchResult", "Health", "Policy",
-    "Registered", "UrlRules", "attempt_json", "attempts", "check_events", "check_url",
+    "Registered", "Swept", "UrlRules", "attempt_json", "attempts", "check_events",
+    "check_url", "disable_failing",
     "delete_endpoint", "due_batches", "endpoint_json", "expire", "get_endpoint",
     "list_endpoints", "message_json", "messages", "notifications_created", "policy_from",
     "prune", "register", "resend", "rules_from", "sealing_key", "send_batch", "set_enabled",

@@ -21,6 +21,7 @@ from sqlalchemy import delete, func, or_, select, update
 from ...db import write_transaction
 from ...models import WebhookEndpoint, WebhookMessage
 from ..errors import Conflict, NotFound
+from . import notices
 from .policy import LEASE, RETRY_WINDOW
 
 BATCH = 100  # messages per send task
@@ -78,12 +79,38 @@ def due_batches(session, now: datetime, *, batch: int = BATCH, in_flight: int = 
     return batches
 
 
-def sweep(session, now: datetime) -> tuple[int, list[Batch]]:
-    """One sweep in one write transaction: (messages expired, batches to send)."""
+@dataclass
+class Swept:
+    """What one sweep did: messages given up, batches to send, and the operators'
+    notifications of endpoints it disabled (to publish after commit)."""
+
+    expired: int
+    batches: list[Batch]
+    notification_ids: list[int]
+
+
+def disable_failing(session, now: datetime) -> list[int]:
+    """Disable the endpoints that have failed, with no 2xx since, for the whole retry
+    window (whether or not a probe fell on its last second); the notifications' ids."""
+    e = WebhookEndpoint
+    failing = session.scalars(select(e).where(e.enabled.is_(True),
+                                              e.failing_since <= now - RETRY_WINDOW))
+    ids: list[int] = []
+    for endpoint in failing:
+        last = session.scalar(select(WebhookMessage.last_error).where(
+            WebhookMessage.endpoint_id == endpoint.id, WebhookMessage.last_error.is_not(None))
+            .order_by(WebhookMessage.next_attempt_at.desc()).limit(1))
+        ids += notices.disable(session, endpoint, now, last)
+    return ids
+
+
+def sweep(session, now: datetime) -> Swept:
+    """One sweep in one write transaction."""
     with write_transaction(session):
+        notified = disable_failing(session, now)
         expired = expire(session, now)
         batches = due_batches(session, now)
-    return expired, batches
+    return Swept(expired, batches, notified)
 
 
 def resend(session, message_id: int, now: datetime) -> Batch:

@@ -29,6 +29,8 @@ from . import http, notices, payloads, secrets
 from .policy import LEASE, RETRY_WINDOW, Policy
 from .urls import check_url
 
+TABLE = WebhookMessage.__table__  # per-row updates (executemany) go through Core
+
 
 @dataclass
 class BatchResult:
@@ -84,13 +86,12 @@ def _with_bodies(session, ids: list[int], result: BatchResult, now: datetime) ->
                            .order_by(m.id)).all()
     bodies, missing = payloads.build(session, [r for r in rows if r.payload is None])
     if bodies:
-        session.execute(update(m).where(m.id == bindparam("mid")).values(payload=bindparam("p"))
-                        .execution_options(synchronize_session=False),
+        session.execute(update(TABLE).where(TABLE.c.id == bindparam("mid"))
+                        .values(payload=bindparam("p")),
                         [{"mid": i, "p": b} for i, b in bodies.items()])
     if missing:
-        session.execute(update(m).where(m.id == bindparam("mid"))
-                        .values(status="failed", lease_token=None, last_error=bindparam("err"))
-                        .execution_options(synchronize_session=False),
+        session.execute(update(TABLE).where(TABLE.c.id == bindparam("mid"))
+                        .values(status="failed", lease_token=None, last_error=bindparam("err")),
                         [{"mid": i, "err": why} for i, why in missing.items()])
         result.failed += list(missing)
     return [(r.id, r.payload or bodies[r.id]) for r in rows if r.id not in missing]
@@ -145,21 +146,19 @@ def _refusal(url: str, sealed: str, policy: Policy, key: str) -> str | None:
 def _record(session, endpoint_id: int, answers: dict, result: BatchResult, *, policy: Policy,
             now: datetime, resend: bool) -> None:
     """Attempts, message outcomes and the endpoint's health, in the caller's transaction."""
-    m = WebhookMessage
     tried = {mid: (at, a) for mid, (at, a) in answers.items() if a is not None}
     result.skipped = sorted(mid for mid, (_, a) in answers.items() if a is None)
     if tried:
-        session.execute(insert(WebhookAttempt), [
+        session.execute(insert(WebhookAttempt.__table__), [
             {"message_id": mid, "endpoint_id": endpoint_id, "attempted_at": now,
              "status_code": a.status_code, "error": a.error, "duration_ms": a.duration_ms,
              "resend": resend} for mid, (_, a) in tried.items()])
     ok = sorted(mid for mid, (_, a) in tried.items() if a.ok)
     bad = {mid: a for mid, (_, a) in tried.items() if not a.ok}
     if ok:
-        session.execute(update(m).where(m.id == bindparam("mid")).values(
-            status="delivered", delivered_at=now, attempts=m.attempts + 1, lease_token=None,
-            last_status_code=bindparam("code"), last_error=None)
-            .execution_options(synchronize_session=False),
+        session.execute(update(TABLE).where(TABLE.c.id == bindparam("mid")).values(
+            status="delivered", delivered_at=now, attempts=TABLE.c.attempts + 1,
+            lease_token=None, last_status_code=bindparam("code"), last_error=None),
             [{"mid": mid, "code": tried[mid][1].status_code} for mid in ok])
         result.delivered = ok
     if bad:
@@ -178,13 +177,13 @@ def _reschedule(session, bad: dict, policy: Policy, now: datetime) -> None:
     params = []
     for mid, attempts, expires_at in rows:
         given_up = now >= expires_at
-        params.append({"mid": mid, "status": "failed" if given_up else "pending",
+        params.append({"mid": mid, "st": "failed" if given_up else "pending",
                        "next": min(now + policy.delay(attempts + 1), expires_at),
                        "code": bad[mid].status_code, "err": bad[mid].error})
-    session.execute(update(m).where(m.id == bindparam("mid")).values(
-        status=bindparam("status"), next_attempt_at=bindparam("next"), lease_token=None,
-        attempts=m.attempts + 1, last_status_code=bindparam("code"), last_error=bindparam("err"))
-        .execution_options(synchronize_session=False), params)
+    session.execute(update(TABLE).where(TABLE.c.id == bindparam("mid")).values(
+        status=bindparam("st"), next_attempt_at=bindparam("next"), lease_token=None,
+        attempts=TABLE.c.attempts + 1, last_status_code=bindparam("code"),
+        last_error=bindparam("err")), params)
 
 
 def _release(session, ids: list[int], now: datetime) -> None:
