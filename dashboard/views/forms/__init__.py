@@ -12,8 +12,9 @@ from .payments import (
     TopUpForm,
     pay,
 )
+from .webhooks import EVENT_LABELS, WebhookForm
 
-__all__ = ["RESIDENT_METHODS", "AlertSettingsForm", "BulkChangeForm", "BuyForm",
+__all__ = ["EVENT_LABELS", "RESIDENT_METHODS", "AlertSettingsForm", "BulkChangeForm", "BuyForm",
            "EstateDefaultsForm", "Form", "KeyField", "LogFilterForm", "LoginForm",
            "OneOfChoices", "PaymentForm", "ResidentAlertsForm", "ResidentTopUpForm",
-           "ServiceRule", "TopUpForm", "new_key", "pay", "strip"]
+           "ServiceRule", "TopUpForm", "WebhookForm", "new_key", "pay", "strip"]
