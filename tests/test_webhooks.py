@@ -382,6 +382,8 @@ PRODUCTION = webhooks.UrlRules(https_only=True, allow_private=False)
     ("ftp://crm.example.com/", webhooks.UrlRules(), False),
     ("https://user:pw@crm.example.com/", webhooks.UrlRules(), False),
     ("https://crm.example.com:99999/", webhooks.UrlRules(), False),
+    ("http://[::1/x", webhooks.UrlRules(), False),
+    ("http://crm.example.com:0/", webhooks.UrlRules(), False),
     ("https://crm example.com/", webhooks.UrlRules(), False),
     ("https://crm.example.com/", LOOPBACK, False),
     ("http://127.0.0.1:5/", LOOPBACK, True),

@@ -58,6 +58,16 @@ def test_bad_registrations_are_422_naming_the_field(client, op, payload, field):
     assert r.status_code == 422 and field in r.get_json()["error"]["fields"], r.get_json()
 
 
+def test_bodies_that_are_not_the_documented_object_are_refused(client, op):
+    """Not an object: 400; an unknown field: 422 naming it; nothing registered."""
+    r = client.post("/api/v1/webhooks", json=[None, None], headers=op)
+    assert r.status_code == 400
+    r = client.post("/api/v1/webhooks", json={"url": URL, "events": ["task_run.finished"],
+                                              "secret": "whsec_mine"}, headers=op)
+    assert r.status_code == 422 and r.get_json()["error"]["fields"] == {"secret": "Unknown field."}
+    assert client.get("/api/v1/webhooks", headers=op).get_json()["items"] == []
+
+
 def test_viewers_read_but_cannot_register_or_delete(db, client, op):
     """A viewer lists endpoints and attempts; registering and deleting are 403."""
     made = client.post("/api/v1/webhooks", json={"url": URL, "events": ["task_run.finished"]},

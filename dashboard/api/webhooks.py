@@ -58,15 +58,17 @@ def list_webhooks():
     return jsonify(listing([webhooks.endpoint_json(h.endpoint) for h in found]))
 
 
-@route("POST", "/webhooks", summary="Register a webhook endpoint",
-       body=Body(url=Field(URL_IN, required=True, message="Send the URL as text."),
-                 events=Field(EVENTS, required=True)),
+WEBHOOK_BODY = Body(url=Field(URL_IN, required=True, message="Send the URL as text."),
+                    events=Field(EVENTS, required=True))
+
+
+@route("POST", "/webhooks", summary="Register a webhook endpoint", body=WEBHOOK_BODY,
        answers={201: (CREATED, "Registered; `secret` is shown this once.")},
        links={201: ENDPOINT_LINKS})
 @operator_only
 def create_webhook():
     """{url, events} → 201 {id, url, events, enabled, secret, ...}."""
-    data = request.get_json()
+    data = WEBHOOK_BODY.read()
     made = webhooks.register(Session, data.get("url"), data.get("events"),
                              rules=webhooks.rules_from(current_app.config),
                              key=webhooks.sealing_key(current_app.config),

@@ -35,11 +35,13 @@ def check_url(url, rules: UrlRules) -> str:
         _refuse(f"Use at most {URL_MAX} characters.")
     if not re.fullmatch(URL_PATTERN, url):
         _refuse("Use an http:// or https:// URL with a host and no spaces (and no user:password@).")
-    parts = urlsplit(url)
     try:
-        host, _port = parts.hostname or "", parts.port
-    except ValueError:
-        _refuse("The port is not a number from 1 to 65535.")
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port
+    except ValueError:  # "http://[x" or a port that is not a number
+        _refuse("Give a valid host and, optionally, a port from 1 to 65535.")
+    if port == 0:
+        _refuse("Give a port from 1 to 65535.")
     if not host or parts.username is not None:
         _refuse("Give a host name, without user:password@.")
     if rules.https_only and parts.scheme != "https":
