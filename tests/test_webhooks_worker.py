@@ -12,7 +12,7 @@ import pytest
 from celery import Celery
 from sqlalchemy import select
 
-from dashboard.models import Notification, WebhookAttempt
+from dashboard.models import Notification, WebhookAttempt, WebhookMessage
 from tests import factories
 from tests.stack import wait_for
 from tests.webhook_receiver import Receiver
@@ -46,16 +46,18 @@ def test_signed_events_are_retried_after_a_500_and_delivered_once(stack, celery_
                       json={"utility": "electricity", "amount": "70.00"})
         assert r.status_code == 201, r.text
 
-        def ours():
-            """The verified bodies about our wallet, once all three are in."""
+        def delivered():
+            """True once three or more messages exist and every one is delivered."""
             celery_client.send_task("sweep_webhooks", queue="deliveries")
-            bodies = [b for b in receiver.verified(endpoint["secret"])
-                      if b["data"].get("wallet_id", b["data"].get("id")) == wallet_id]
-            kinds = {(b["type"], b["data"].get("type", b["data"].get("state"))) for b in bodies}
             time.sleep(0.5)
-            return bodies if len(kinds) == 3 else None
+            with stack.session() as s:
+                states = s.scalars(select(WebhookMessage.status).where(
+                    WebhookMessage.endpoint_id == endpoint["id"])).all()
+            return len(states) >= 3 and set(states) == {"delivered"}
 
-        bodies = wait_for(ours, timeout=40, interval=0.5)
+        wait_for(delivered, timeout=40, interval=0.5)
+        bodies = [b for b in receiver.verified(endpoint["secret"])
+                  if b["data"].get("wallet_id", b["data"].get("id")) == wallet_id]
         kinds = {(b["type"], b["data"].get("type", b["data"].get("state"))) for b in bodies}
         assert kinds == {("wallet.state_changed", "low"),
                          ("notification.created", "purchase_success"),
