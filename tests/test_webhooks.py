@@ -409,3 +409,30 @@ def test_a_send_that_connects_to_a_private_address_is_refused(receiver):
     assert receiver.requests == []
     allowed = http.client(allow_private=True, pool_size=1)
     assert http.post(allowed, receiver.url, "{}", {}, 5).ok
+
+
+def test_settings_and_bulk_changes_report_the_states_they_change(db, make):
+    """A wallet's own settings (one wallet) and a bulk change (one INSERT … SELECT before
+    its UPDATE) make a wallet.state_changed per wallet whose state moves, none otherwise."""
+    from dashboard.services.wallets import estates, settings
+
+    register(db, "http://127.0.0.1:9/hooks", ["wallet.state_changed"])
+    estate = make.estate()
+    moved = make.wallet("40.00", threshold="50.00", estate_obj=estate)  # low
+    still = make.wallet("500.00", threshold="50.00", estate_obj=estate)  # ok, stays ok
+    wallet = db.get(Wallet, moved.id)
+    settings.update_settings(db, moved.id, settings.validate_settings(
+        wallet, {"low_balance_threshold": "30.00"}), utcnow())  # low → ok
+    assert [(m.object_id, m.previous_state, m.state) for m in messages(db)] == [
+        (moved.id, "low", "ok")]
+    change = estates.parse_bulk_change(db, {"estate_id": str(estate.id), "scope": "all",
+                                            "low_balance_threshold": "300.00"})
+    counter = Statements()
+    try:
+        estates.apply(db, change, utcnow())
+    finally:
+        counter.close()
+    assert counter.count("INSERT INTO webhook_messages") == 1
+    assert [(m.object_id, m.previous_state, m.state) for m in messages(db)][1:] == [
+        (moved.id, "ok", "critical")]
+    assert still.id not in {m.object_id for m in messages(db)}
