@@ -166,6 +166,21 @@ class Config:
     PAYMENT_WEBHOOK_SECRET = Env(DEV_PAYMENT_WEBHOOK_SECRET)
     PAYMENT_CHECKOUT_URL = Env()
     PAYMENT_TEST_GATEWAY = Env(False, _flag)
+
+    # Outbound webhooks (services/webhooks): seconds to wait for an answer; the backoff
+    # between attempts in seconds (the last step repeats until the 24 h window ends); the
+    # requests one task sends at once; who may be a receiver: private and loopback
+    # addresses (off in production), plain http (refused in production), and an optional
+    # allow-list of host names (comma-separated; empty: any host the rules above allow).
+    WEBHOOK_TIMEOUT_SECONDS = Env(10.0, float)
+    WEBHOOK_RETRY_DELAYS = Env("5,300,1800,7200,18000,36000")
+    WEBHOOK_CONCURRENCY = Env(16, int)
+    WEBHOOK_ALLOW_PRIVATE = Env(True, _flag)
+    WEBHOOK_HTTPS_ONLY = Env(False, _flag)
+    WEBHOOK_ALLOWED_HOSTS = Env("")
+    # Seals the endpoints' signing secrets in the database; defaults to SECRET_KEY (changing
+    # it makes the stored secrets unreadable: endpoints must then be registered again).
+    WEBHOOK_SECRET_KEY = Env(fallback=lambda cls: cls.SECRET_KEY)
     SEED_DEMO_DATA = True
     TESTING = False
     DEBUG = False
@@ -196,6 +211,9 @@ class TestingConfig(Config):
     LOGIN_ACCOUNT_FREE = Env(1000, int)
     LOG_LEVEL = Env("WARNING")
     PAYMENT_TEST_GATEWAY = Env(True, _flag)
+    # Receivers are the tests' own servers on loopback: a fuzzed registration can never make
+    # a worker post anywhere else.
+    WEBHOOK_ALLOWED_HOSTS = Env("127.0.0.1,localhost")
 
 
 class ProductionConfig(Config):
@@ -207,6 +225,8 @@ class ProductionConfig(Config):
     SEED_DEMO_DATA = False
     SOCKETIO_ASYNC_MODE = Env("gevent")
     LOG_FORMAT = Env("json")
+    WEBHOOK_ALLOW_PRIVATE = Env(False, _flag)
+    WEBHOOK_HTTPS_ONLY = Env(True, _flag)
 
     @classmethod
     def validate(cls) -> None:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A Celery worker. WORKER_QUEUES picks its queues (default: notifications; deploy/ runs a
-# second one with WORKER_QUEUES=deliveries, so a slow email or SMS provider never delays
-# scans or the live feed). Scale with WORKER_CONCURRENCY and more hosts.
+# second one with WORKER_QUEUES=deliveries, so a slow email or SMS provider or webhook
+# receiver never delays scans or the live feed). Scale with WORKER_CONCURRENCY and more hosts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 QUEUES="${WORKER_QUEUES:-notifications}"

@@ -22,6 +22,9 @@ QUEUE = "notifications"
 DELIVERIES_QUEUE = "deliveries"  # email, SMS (and webhooks): slow providers wait there
 #: What `python run.py worker` consumes unless --queues says otherwise.
 DEFAULT_QUEUES = (QUEUE, DELIVERIES_QUEUE)
+#: Tasks that run on `deliveries` whoever sends them (beat, the web, another task).
+ROUTES = {name: {"queue": DELIVERIES_QUEUE}
+          for name in ("sweep_webhooks", "send_webhooks", "prune_webhooks")}
 
 
 def transport_options(visibility_timeout: int) -> dict:
@@ -87,6 +90,7 @@ def settings(cfg) -> dict:
         "timezone": cfg.CELERY_TIMEZONE,
         "enable_utc": True,
         "task_default_queue": QUEUE,
+        "task_routes": ROUTES,
         "task_acks_late": True,  # a task is only gone once it finished...
         "task_reject_on_worker_lost": True,  # ...and goes back to the queue if its worker dies
         "worker_prefetch_multiplier": 1,
@@ -116,7 +120,8 @@ def make_celery(config=None) -> Celery:
     """The Celery app, configured from `config` (default: get_config() at the moment the
     app's settings are first read, so importing this module reads nothing)."""
     app = Celery("quantify", include=["worker.tasks", "worker.scan_tasks",
-                                      "worker.delivery_tasks", "worker.payment_tasks"])
+                                      "worker.delivery_tasks", "worker.payment_tasks",
+                                      "worker.webhook_tasks"])
     app.add_defaults(lambda: settings(config or get_config()))
     return app
 

@@ -13,4 +13,5 @@ from . import (  # noqa: E402,F401  (routes)
     payments,
     scans,
     wallets,
+    webhooks,
 )

@@ -24,6 +24,13 @@ from .payment import PAYMENT_METHODS, PAYMENT_STATES, Payment
 from .task_run import ACTIVE_STATES, RUN_STATES, TRIGGERS, TaskRun, TaskRunChunk
 from .user import User, UserSession
 from .wallet import Transaction, Wallet
+from .webhook import (
+    MESSAGE_STATES,
+    WEBHOOK_EVENTS,
+    WebhookAttempt,
+    WebhookEndpoint,
+    WebhookMessage,
+)
 
 __all__ = [
     "ALERT_MODES", "ROLES", "STAFF_ROLES", "TOPUP_METHODS", "TRANSACTION_TYPES", "UTILITIES",
@@ -33,4 +40,5 @@ __all__ = [
     "Estate", "Occupancy", "Person", "Unit", "Meter", "MeterReading", "Notification",
     "NotificationDelivery", "TaskRun", "TaskRunChunk", "User", "UserSession", "Transaction",
     "Wallet", "PAYMENT_METHODS", "PAYMENT_STATES", "Payment",
+    "MESSAGE_STATES", "WEBHOOK_EVENTS", "WebhookAttempt", "WebhookEndpoint", "WebhookMessage",
 ]

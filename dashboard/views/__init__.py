@@ -24,11 +24,12 @@ def register_views(app: Flask) -> None:
         thresholds,
         users,
         wallets,
+        webhooks,
     )
 
     register_context(app)
     for module in (sign_in, overview, wallets, scans, notifications_log, thresholds, resident,
-                   settings, deliveries, contacts, users):
+                   settings, deliveries, contacts, users, webhooks):
         app.register_blueprint(module.bp)
     if app.config.get("ENV_NAME") in outbox.ENVIRONMENTS:  # never in production
         app.register_blueprint(outbox.bp)

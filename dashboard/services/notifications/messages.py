@@ -12,6 +12,7 @@ PRIORITIES = {
     "topup_success": "normal",
     "purchase_success": "normal",
     "high_usage": "high",
+    "webhook_disabled": "high",  # operators only (services/webhooks/notices.py)
 }
 TYPES = tuple(PRIORITIES)
 PRIORITY_LEVELS = ("normal", "high", "critical")  # lowest first

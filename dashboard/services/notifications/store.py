@@ -7,6 +7,7 @@ from sqlalchemy import and_, literal, or_, select, update
 
 from ...models import Notification, NotificationDelivery, Occupancy, User, Wallet, utcnow
 from ...models.types import UTCDateTime
+from .. import webhooks
 from ..sqlfuncs import insert_ignore
 from .messages import PRIORITIES
 
@@ -59,7 +60,8 @@ def deliver(session, first_id: int, last_id: int, *, now: datetime | None = None
     """Create the deliveries of notifications first_id..last_id, set-based: in-app (made
     `sent`: stored, and pushed once the caller commits) and, in the same transaction, email
     and SMS by the recipients' preferences and addresses (services/channels/rows.py), which
-    the deliveries queue then sends.
+    the deliveries queue then sends, and their notification.created webhook messages
+    (services/webhooks).
 
     Re-running is harmless: the (notification, user, channel) unique constraint skips
     deliveries that exist, so another writer's notifications in the range are also safe. The
@@ -80,6 +82,7 @@ def deliver(session, first_id: int, last_id: int, *, now: datetime | None = None
         ["notification_id", "user_id", "channel", "created_at", "sent_at"], source)
     session.execute(stmt)
     insert_outside(session, recipients_query(now.date()), first_id, last_id, now)
+    webhooks.notifications_created(session, first_id, last_id, now)
 
 
 def recipient_ids(session, notification_ids: list[int]) -> dict[int, list[int]]:

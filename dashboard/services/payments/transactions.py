@@ -24,7 +24,7 @@ from ...models import (
     Unit,
     Wallet,
 )
-from .. import notifications
+from .. import notifications, webhooks
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..money import format_rand, parse_amount
 from ..wallets.state import compute_state, spend_30d
@@ -210,5 +210,6 @@ def _update_state(session, wallet: Wallet, now: datetime, *, topped_up: bool) ->
         resolved = notifications.resolve_credit_alerts(session, wallet.id, now)
         wallet.low_alerted_at = None
         wallet.critical_alerted_at = None
+    webhooks.wallet_state_changed(session, wallet.id, wallet.state, state, now)
     wallet.state = state
     return resolved

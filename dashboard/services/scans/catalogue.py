@@ -68,12 +68,17 @@ SCANS: dict[str, Scan] = _table(
 )
 
 #: Beat's other entries: task name → schedule (no run history, no trigger argument).
-HOUSEKEEPING: dict[str, crontab] = {
+#: The webhook sweep hands due messages to send tasks (queue `deliveries`, see
+#: worker/celery_app.py ROUTES): every few seconds, so a message leaves within seconds of
+#: its event, and its retries follow the `next_attempt_at` in its row.
+HOUSEKEEPING: dict[str, crontab | timedelta] = {
     "reap_stale_task_runs": crontab(minute="*/5"),
     "prune_old_data": crontab(hour=3, minute=30),
     "sweep_transaction_notifications": crontab(minute="*"),
     # Pending payments past their 30 minutes become `expired` (reading one does it too).
     "expire_payments": crontab(minute="*"),
+    "sweep_webhooks": timedelta(seconds=5),
+    "prune_webhooks": crontab(hour=3, minute=45),
 }
 #: The test-only entry sent every BEAT_PROBE_SECONDS when that is set: tests count its
 #: deliveries to show that two beats fire each entry once.

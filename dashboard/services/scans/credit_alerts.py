@@ -30,7 +30,7 @@ from sqlalchemy import (
 
 from ...models import Estate, Notification, Unit, Wallet
 from ...models.types import UTCDateTime
-from .. import notifications
+from .. import notifications, webhooks
 from ..notifications import messages
 from ..notifications.messages import PRIORITIES
 from ..sqlfuncs import add_hours, format_sql, insert_ignore, json_object, money_text, rand_text, text_sql
@@ -66,6 +66,7 @@ def refresh_states(session, where, now: datetime) -> int:
     """Recompute the stored state of the wallets matching `where`; return how many changed."""
     expr = state_sql(now)
     w = Wallet.__table__.c
+    webhooks.wallet_states_changing(session, where, expr, now)
     result = session.execute(update(Wallet.__table__).where(where, w.state != expr)
                              .values(state=expr, updated_at=now))
     return result.rowcount or 0
@@ -223,6 +224,7 @@ def check_wallet(session, wallet_id: int, now: datetime) -> dict[str, AlertPass]
     if compute_state(balance, threshold, mode, low_days, spend) != "ok":
         return check_wallets(session, w.id == wallet_id, now)
     if stored != "ok":
+        webhooks.wallet_state_changed(session, wallet_id, stored, "ok", now)
         session.execute(update(Wallet.__table__).where(w.id == wallet_id)
                         .values(state="ok", updated_at=now))
     return {kind: AlertPass(scanned=1) for kind in KINDS}

@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from ...db import write_transaction
 from ...models import ACTIVE_STATES, TaskRun, TaskRunChunk, utcnow
 from ...models.types import UTCDateTime
+from .. import webhooks
 from ..errors import Conflict
 
 #: state → the states a run may move to from it.
@@ -73,6 +74,8 @@ def _move(session, run_id: int, target: str, *where, refuse: bool = True, **valu
     moved = session.execute(
         update(TaskRun).where(TaskRun.id == run_id, TaskRun.state.in_(_sources(target)), *where)
         .values(state=target, **values).execution_options(synchronize_session=False)).rowcount
+    if moved and target in FINAL_STATES:
+        webhooks.task_runs_finished(session, [run_id], utcnow())
     if moved or not refuse:
         return bool(moved)
     state = session.scalar(select(TaskRun.state).where(TaskRun.id == run_id))
@@ -246,10 +249,12 @@ def reap_stale(session, now: datetime | None = None, *, stale_after: timedelta) 
     now = now or utcnow()
     stale = or_(TaskRun.heartbeat_at < now - stale_after,
                 TaskRun.heartbeat_at.is_(None) & (TaskRun.queued_at < now - timedelta(hours=1)))
-    return list(session.scalars(
+    reaped = list(session.scalars(
         update(TaskRun).where(TaskRun.state.in_(_sources("failed")), stale)
         .values(state="failed", finished_at=now, error=REAPED)
         .returning(TaskRun.id).execution_options(synchronize_session=False)))
+    webhooks.task_runs_finished(session, reaped, now)
+    return reaped
 
 
 # -- the result ----------------------------------------------------------------------------

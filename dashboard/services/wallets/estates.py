@@ -27,6 +27,7 @@ from sqlalchemy.sql import ColumnElement
 
 from ...db import write_transaction
 from ...models import Estate, Unit, Wallet
+from .. import webhooks
 from ..errors import NotFound, ValidationFailed
 from ..ids import parse_id
 from ..money import parse_amount
@@ -244,6 +245,7 @@ def apply(session, change: BulkChange, now: datetime) -> Impact:
         impact = preview(session, change, now)
         # SET expressions read the row as it was, so the state uses the old columns for
         # settings left alone and the new literals for those changed: both are right.
+        webhooks.wallet_states_changing(session, _scope(change), state_after(change, now), now)
         session.execute(update(Wallet.__table__).where(_scope(change)).values(
             **change.values(), state=state_after(change, now), updated_at=now))
         if change.make_default:

@@ -12,6 +12,7 @@ from sqlalchemy import (
 
 from ...db import write_transaction
 from ...models import ALERT_MODES, Estate, Wallet
+from .. import webhooks
 from ..errors import NotFound, ValidationFailed
 from ..money import parse_amount
 from .state import compute_state, spend_30d
@@ -99,6 +100,7 @@ def update_settings(session, wallet_id: int, settings: AlertSettings, now: datet
         state = compute_state(wallet.balance, settings.low_balance_threshold,
                               settings.alert_mode, settings.low_balance_days,
                               spend_30d(session, wallet.id, now))
+        webhooks.wallet_state_changed(session, wallet_id, wallet.state, state, now)
         session.execute(update(Wallet).where(Wallet.id == wallet_id).values(
             low_balance_threshold=settings.low_balance_threshold,
             alert_mode=settings.alert_mode, low_balance_days=settings.low_balance_days,

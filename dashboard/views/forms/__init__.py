@@ -14,9 +14,10 @@ from .payments import (
     pay,
 )
 from .users import SetPasswordForm, UserFilterForm
+from .webhooks import EVENT_LABELS, WebhookForm
 
-__all__ = ["RESIDENT_METHODS", "AlertSettingsForm", "BulkChangeForm", "BuyForm",
+__all__ = ["EVENT_LABELS", "RESIDENT_METHODS", "AlertSettingsForm", "BulkChangeForm", "BuyForm",
            "EstateDefaultsForm", "Form", "GatewayForm", "KeyField", "LogFilterForm", "LoginForm",
            "OneOfChoices", "PaymentForm", "ResidentAlertsForm", "ResidentTopUpForm",
-           "ServiceRule", "SetPasswordForm", "TopUpForm", "UserFilterForm", "new_key", "pay",
-           "strip"]
+           "ServiceRule", "SetPasswordForm", "TopUpForm", "UserFilterForm", "WebhookForm",
+           "new_key", "pay", "strip"]

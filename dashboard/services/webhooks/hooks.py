@@ -1,0 +1,100 @@
+"""Messages made where the events happen, in the transaction that makes the event.
+
+Each hook is one INSERT … SELECT whatever the number of objects: the endpoints that are
+enabled and subscribe to the event, crossed with the objects (a scan chunk's 20,000
+notifications with one endpoint are one statement). No hook reads first: on SQLite a read
+would open a snapshot, and the caller's UPDATE after it could then fail at once with
+"database is locked" instead of waiting for the write lock. An uncorrelated EXISTS guard
+(evaluated once, before any row is visited, by SQLite and PostgreSQL alike) makes a hook with
+no subscriber cost next to nothing. Notifications and finished runs are unique per endpoint
+(a partial unique index; ON CONFLICT DO NOTHING skips a repeat), so a hook that runs twice
+over the same ids makes nothing twice. The worker sends them (sending.py).
+
+Subscriptions are matched on the JSON text of `events` (`LIKE '%"task_run.finished"%'`):
+endpoints are few and their event lists short, and the text is the same on both databases.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Integer, String, cast, exists, literal, select, true
+
+from ...models import Notification, TaskRun, Wallet, WebhookEndpoint, WebhookMessage
+from ...models.types import UTCDateTime
+from ..sqlfuncs import insert_ignore
+from .policy import RETRY_WINDOW
+
+NOTIFICATION_CREATED = "notification.created"
+WALLET_STATE_CHANGED = "wallet.state_changed"
+TASK_RUN_FINISHED = "task_run.finished"
+COLUMNS = ["endpoint_id", "event", "object_id", "previous_state", "state", "status",
+           "attempts", "created_at", "next_attempt_at", "expires_at"]
+E = WebhookEndpoint.__table__
+
+
+def subscribed(event: str):
+    """The condition on webhook_endpoints: enabled and subscribed to `event`."""
+    return E.c.enabled.is_(True) & cast(E.c.events, String).like(f'%"{event}"%')
+
+
+def subscribers(session, event: str) -> list[int]:
+    """The ids of the enabled endpoints that want `event` (for pages and tests)."""
+    return list(session.scalars(select(E.c.id).where(subscribed(event)).order_by(E.c.id)))
+
+
+def _text(value) -> object:
+    """A bound string (or NULL) typed as text."""
+    return cast(literal(value), String)
+
+
+def _insert(session, event: str, objects, object_id, now: datetime, *, where=None,
+            previous=None, state=None) -> int:
+    """One INSERT … SELECT of a message per subscribed endpoint and row of `objects` (a
+    table, or None for a single object given by `object_id`); the number written."""
+    at = literal(now, UTCDateTime())
+    columns = [E.c.id, _text(event), object_id,
+               previous if previous is not None else _text(None),
+               state if state is not None else _text(None),
+               _text("pending"), cast(literal(0), Integer), at, at,
+               literal(now + RETRY_WINDOW, UTCDateTime())]
+    source = E if objects is None else E.join(objects, true())
+    guard = exists(select(E.c.id).where(subscribed(event)))
+    rows = select(*columns).select_from(source).where(subscribed(event), guard)
+    if where is not None:
+        rows = rows.where(where)
+    stmt = insert_ignore(session, WebhookMessage.__table__).from_select(COLUMNS, rows)
+    return session.execute(stmt).rowcount or 0
+
+
+def notifications_created(session, first_id: int, last_id: int, now: datetime) -> int:
+    """notification.created for the notifications with ids first_id..last_id."""
+    n = Notification.__table__
+    return _insert(session, NOTIFICATION_CREATED, n, n.c.id, now,
+                   where=n.c.id.between(first_id, last_id))
+
+
+def task_runs_finished(session, run_ids: list[int], now: datetime) -> int:
+    """task_run.finished for these runs (called as they reach succeeded or failed)."""
+    if not run_ids:
+        return 0
+    r = TaskRun.__table__
+    return _insert(session, TASK_RUN_FINISHED, r, r.c.id, now, where=r.c.id.in_(run_ids))
+
+
+def wallet_state_changed(session, wallet_id: int, previous: str, state: str,
+                         now: datetime) -> int:
+    """wallet.state_changed for one wallet whose state the caller is changing."""
+    if previous == state:
+        return 0
+    return _insert(session, WALLET_STATE_CHANGED, None, cast(literal(wallet_id), Integer), now,
+                   previous=_text(previous), state=_text(state))
+
+
+def wallet_states_changing(session, where, new_state, now: datetime) -> int:
+    """wallet.state_changed for every wallet matching `where` whose state is not
+    `new_state` (an SQL expression): call it just before the UPDATE that sets the state, in
+    the same transaction, with the UPDATE's own condition and expression."""
+    w = Wallet.__table__
+    return _insert(session, WALLET_STATE_CHANGED, w, w.c.id, now,
+                   where=(where) & (w.c.state != new_state), previous=w.c.state,
+                   state=new_state)
