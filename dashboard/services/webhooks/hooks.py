@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, String, cast, exists, literal, select, true
+from sqlalchemy import Integer, String, and_, cast, exists, literal, select, true
 
 from ...models import Notification, TaskRun, Wallet, WebhookEndpoint, WebhookMessage
 from ...models.types import UTCDateTime
@@ -96,5 +96,5 @@ def wallet_states_changing(session, where, new_state, now: datetime) -> int:
     the same transaction, with the UPDATE's own condition and expression."""
     w = Wallet.__table__
     return _insert(session, WALLET_STATE_CHANGED, w, w.c.id, now,
-                   where=(where) & (w.c.state != new_state), previous=w.c.state,
+                   where=and_(where, w.c.state != new_state), previous=w.c.state,
                    state=new_state)
