@@ -925,6 +925,7 @@ def production_app(monkeypatch, tmp_path, redis_url, **extra):
 
     secret = uuid.uuid4().hex + uuid.uuid4().hex
     monkeypatch.setenv("SECRET_KEY", secret)
+    monkeypatch.setenv("PAYMENT_WEBHOOK_SECRET", provider.fresh_secret())
     return create_app("production", **app_config(
         fast_database(tmp_path), redis_url, SECRET_KEY=secret, SOCKETIO_ASYNC_MODE="threading",
         SESSION_COOKIE_SECURE=False, **extra))
@@ -997,7 +998,7 @@ def test_seed_refuses_to_run_in_production(tmp_path):
     database untouched (not even migrated)."""
     db = tmp_path / "prod.db"
     env = {**os.environ, "APP_ENV": "production", "SECRET_KEY": "s" * 40,
-           "DATABASE_URL": f"sqlite:///{db}"}
+           "PAYMENT_WEBHOOK_SECRET": provider.fresh_secret(), "DATABASE_URL": f"sqlite:///{db}"}
     result = subprocess.run([sys.executable, "run.py", "seed", "--wallets", "1"], cwd=ROOT,
                             env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
