@@ -103,7 +103,9 @@ def test_a_redis_restart_shows_reconnecting_then_recovers_with_what_was_missed(p
 
     live.start_redis()
     notify(live, wallet, kind="low_credit", title="Stored as Redis came back")
-    expect(status).to_have_text("Live", timeout=20000)
+    # Recovery is the point, not its speed: a loaded machine (PostgreSQL beside the stack) can
+    # take more than 20 s to restart Redis, resubscribe the web and reconnect the page.
+    expect(status).to_have_text("Live", timeout=45000)
     expect(toasts).to_contain_text("Stored while Redis was down 1", timeout=10000)
     expect(toasts).to_contain_text("Stored as Redis came back 1")
     expect(badge).to_have_text("2")
