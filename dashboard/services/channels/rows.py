@@ -27,7 +27,7 @@ from sqlalchemy import (
 
 from ...models import ChannelPreference, Notification, NotificationDelivery, Person, User
 from ...models.types import UTCDateTime
-from ..sqlfuncs import insert_ignore, text_sql
+from ..sqlfuncs import insert_ignore, joined_in_order, text_sql
 from .preferences import DEFAULTS
 
 NO_ADDRESS = {"email": "No email address", "sms": "No mobile number"}
@@ -49,29 +49,30 @@ def _default_on(kind_col, channel_col):
     return or_(*terms) if terms else false()
 
 
-def insert_outside(session, recipients, first_id: int, last_id: int, now: datetime) -> None:
-    """Make the email and SMS deliveries of notifications first_id..last_id.
+def insert_outside(session, recipients, conditions: list, now: datetime) -> None:
+    """Make the email and SMS deliveries of the notifications the in-app ones were made for.
 
-    `recipients` is the select of (wallet_id, user_id) pairs the in-app deliveries use
-    (notifications.recipients_query), with the person of each joined here for the address.
+    `recipients` and `conditions` are the in-app deliveries' own (notifications joined to
+    their recipients' users in order, and the notification range with who is told:
+    notifications.store); the person of each user is joined here for the address.
     Re-running is harmless: the (notification, user, channel) unique constraint skips rows
     that exist.
     """
-    people = (recipients.add_columns(Person.email.label("email"), Person.phone.label("phone"))
-              .join(Person, Person.id == User.person_id).subquery("r"))
     ch = _channels()
     n, cp = Notification.__table__.c, ChannelPreference.__table__
     chosen = case((ch.c.channel == "email", cp.c.email), else_=cp.c.sms)
     wanted = case((cp.c.user_id.is_(None), _default_on(n.type, ch.c.channel)), else_=chosen)
-    address = case((ch.c.channel == "email", people.c.email), else_=people.c.phone)
+    address = case((ch.c.channel == "email", Person.email), else_=Person.phone)
+    # In the written order on SQLite as well: the notification range, its recipients, their
+    # person, the two channels, then the preference looked up by its key.
+    source = joined_in_order(recipients, (Person.__table__, Person.id == User.person_id),
+                             (ch, true()))
     inner = (
-        select(n.id.label("notification_id"), people.c.user_id, ch.c.channel,
+        select(n.id.label("notification_id"), User.id.label("user_id"), ch.c.channel,
                address.label("address"))
-        .select_from(Notification.__table__)
-        .join(people, people.c.wallet_id == n.wallet_id)
-        .join(ch, true())
-        .outerjoin(cp, and_(cp.c.user_id == people.c.user_id, cp.c.type == n.type))
-        .where(n.id.between(first_id, last_id), wanted == literal(True))
+        .select_from(source)
+        .outerjoin(cp, and_(cp.c.user_id == User.id, cp.c.type == n.type))
+        .where(*conditions, wanted == literal(True))
     ).subquery("wanted")
     no_address = inner.c.address.is_(None)
     source = select(

@@ -8,7 +8,7 @@ from sqlalchemy import and_, literal, or_, select, update
 from ...models import Notification, NotificationDelivery, Occupancy, User, Wallet, utcnow
 from ...models.types import UTCDateTime
 from .. import webhooks
-from ..sqlfuncs import insert_ignore
+from ..sqlfuncs import id_range, insert_ignore, joined_in_order
 from .messages import PRIORITIES
 
 IN_APP = "in_app"
@@ -45,15 +45,31 @@ def store(session, rows: list[dict]) -> list[int]:
     return ids
 
 
+def recipient_conditions(today) -> list:
+    """Who of the accounts linked to a wallet's unit (through occupancies) is told: active
+    residents whose occupancy covers `today`."""
+    return [User.role == "resident", User.active.is_(True), Occupancy.start_date <= today,
+            or_(Occupancy.end_date.is_(None), Occupancy.end_date >= today)]
+
+
 def recipients_query(today):
     """Resident accounts linked to a wallet's unit today: (wallet_id, user_id) pairs."""
     return (
         select(Wallet.id.label("wallet_id"), User.id.label("user_id"))
         .join(Occupancy, Occupancy.unit_id == Wallet.unit_id)
         .join(User, User.person_id == Occupancy.person_id)
-        .where(User.role == "resident", User.active.is_(True), Occupancy.start_date <= today,
-               or_(Occupancy.end_date.is_(None), Occupancy.end_date >= today))
+        .where(*recipient_conditions(today))
     )
+
+
+def notification_recipients():
+    """notifications → wallets → occupancies → users, joined in that order, for statements
+    over a range of notification ids: the range drives them on every database (one new
+    notification looks up its few recipients by index, never scans the users)."""
+    return joined_in_order(Notification.__table__,
+                           (Wallet.__table__, Wallet.id == Notification.wallet_id),
+                           (Occupancy.__table__, Occupancy.unit_id == Wallet.unit_id),
+                           (User.__table__, User.person_id == Occupancy.person_id))
 
 
 def deliver(session, first_id: int, last_id: int, *, now: datetime | None = None) -> None:
@@ -72,16 +88,15 @@ def deliver(session, first_id: int, last_id: int, *, now: datetime | None = None
 
     now = now or utcnow()
     stamp = literal(now, UTCDateTime())
-    recipients = recipients_query(now.date()).subquery()
-    source = (
-        select(Notification.id, recipients.c.user_id, literal(IN_APP), stamp, stamp)
-        .join(recipients, recipients.c.wallet_id == Notification.wallet_id)
-        .where(Notification.id.between(first_id, last_id))
-    )
+    recipients = notification_recipients()
+    conditions = [id_range(Notification.id, first_id, last_id),
+                  *recipient_conditions(now.date())]
+    source = (select(Notification.id, User.id, literal(IN_APP), stamp, stamp)
+              .select_from(recipients).where(*conditions))
     stmt = insert_ignore(session, NotificationDelivery.__table__).from_select(
         ["notification_id", "user_id", "channel", "created_at", "sent_at"], source)
     session.execute(stmt)
-    insert_outside(session, recipients_query(now.date()), first_id, last_id, now)
+    insert_outside(session, recipients, conditions, now)
     webhooks.notifications_created(session, first_id, last_id, now)
 
 

@@ -15,13 +15,14 @@ endpoints are few and their event lists short, and the text is the same on both 
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
-from sqlalchemy import Integer, String, and_, cast, exists, literal, select, true
+from sqlalchemy import Integer, String, and_, cast, exists, literal, literal_column, select, true
 
 from ...models import Notification, TaskRun, Wallet, WebhookEndpoint, WebhookMessage
 from ...models.types import UTCDateTime
-from ..sqlfuncs import insert_ignore
+from ..sqlfuncs import id_range, insert_ignore
 from .policy import RETRY_WINDOW
 
 NOTIFICATION_CREATED = "notification.created"
@@ -30,11 +31,21 @@ TASK_RUN_FINISHED = "task_run.finished"
 COLUMNS = ["endpoint_id", "event", "object_id", "previous_state", "state", "status",
            "attempts", "created_at", "next_attempt_at", "expires_at"]
 E = WebhookEndpoint.__table__
+EVENT_NAME = re.compile(r"[a-z_]+\.[a-z_]+")
 
 
 def subscribed(event: str):
-    """The condition on webhook_endpoints: enabled and subscribed to `event`."""
-    return E.c.enabled.is_(True) & cast(E.c.events, String).like(f'%"{event}"%')
+    """The condition on webhook_endpoints: enabled and subscribed to `event`.
+
+    The pattern is written into the SQL, not bound: SQLite plans a `LIKE ?` for the value
+    bound at the time, so it prepares such a statement again at every execution (≈ 0.1 ms
+    for a hook's INSERT … SELECT, on every notification stored). Event names are our own
+    constants, so the literal is safe.
+    """
+    if not EVENT_NAME.fullmatch(event):
+        raise ValueError(f"not an event name: {event!r}")
+    return E.c.enabled.is_(True) & cast(E.c.events, String).like(
+        literal_column(f"'%\"{event}\"%'"))
 
 
 def subscribers(session, event: str) -> list[int]:
@@ -70,7 +81,7 @@ def notifications_created(session, first_id: int, last_id: int, now: datetime) -
     """notification.created for the notifications with ids first_id..last_id."""
     n = Notification.__table__
     return _insert(session, NOTIFICATION_CREATED, n, n.c.id, now,
-                   where=n.c.id.between(first_id, last_id))
+                   where=id_range(n.c.id, first_id, last_id))
 
 
 def task_runs_finished(session, run_ids: list[int], now: datetime) -> int:
