@@ -191,22 +191,22 @@ def _settle_pending(session, payment: Payment, event: Event, *, webhook_id: str,
     """In the open write transaction: move the payment out of `pending` if it still is (the
     condition decides between racing deliveries) and credit it on success. None when another
     delivery got there first."""
-    moved = session.execute(
+    # The moved payment comes back from the UPDATE (RETURNING), refreshed in the session.
+    moved = session.scalars(
         update(Payment)
         .where(Payment.id == payment.id, Payment.status == "pending", Payment.expires_at > now)
         .values(status=event.status, settled_at=now, provider_ref=event.provider_ref,
                 webhook_id=webhook_id,
                 failure_reason=DECLINED_REASON if event.status == "failed" else None)
-        .execution_options(synchronize_session=False)).rowcount
-    if moved != 1:
+        .returning(Payment),
+        execution_options={"synchronize_session": False, "populate_existing": True}
+    ).one_or_none()
+    if moved is None:
         return None
     credit = None
     if event.status == "succeeded":
         credit = credit_in(session, payment.wallet_id, payment.amount, payment.method, now=now,
                            user_id=payment.created_by_id)
-        session.execute(update(Payment).where(Payment.id == payment.id)
-                        .values(transaction_id=credit.transaction.id)
-                        .execution_options(synchronize_session=False))
+        payment.transaction_id = credit.transaction.id
     session.flush()
-    session.refresh(payment)
     return Settlement(payment, changed=True, credit=credit)
