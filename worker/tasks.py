@@ -53,7 +53,8 @@ def send_purchase_notification(self, transaction_id: int):
 def _follow_up(task, transaction_id: int) -> dict:
     """Store a transaction's notice and, when its message carries WALLET_CHECK_HEADER, check
     its wallet, in one write transaction; then publish it all in one pipelined call."""
-    check = bool(task.request.get(WALLET_CHECK_HEADER))
+    # Celery hands a message's own headers to the task as request.headers (eager calls too).
+    check = bool((task.request.headers or {}).get(WALLET_CHECK_HEADER))
     with task_session() as session:
         # Under the write lock from the start: the follow-up reads before it inserts, and on
         # SQLite a deferred transaction whose snapshot another writer had written past failed

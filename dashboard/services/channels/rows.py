@@ -1,6 +1,6 @@
 """Email and SMS deliveries, made with their notifications: one INSERT … SELECT per range.
 
-`notifications.deliver(first_id, last_id)` calls `insert_outside` in the transaction that
+`notifications.deliver(first_id, last_id)` runs `outside_insert` in the transaction that
 stored the notifications, so no notification exists without its deliveries. For every
 recipient and outside channel the notification's type goes by (the resident's choice, else
 the default), one row: `pending` with the address, or `suppressed` ("No email address") when
@@ -8,8 +8,6 @@ the resident has none. Everything is decided in SQL from the preferences and the
 addresses: no Python runs per recipient, whatever the size of the range.
 """
 from __future__ import annotations
-
-from datetime import datetime
 
 from sqlalchemy import (
     Integer,
@@ -26,7 +24,6 @@ from sqlalchemy import (
 )
 
 from ...models import ChannelPreference, Notification, NotificationDelivery, Person, User
-from ...models.types import UTCDateTime
 from ..sqlfuncs import insert_ignore, joined_in_order, text_sql
 from .preferences import DEFAULTS
 
@@ -49,14 +46,16 @@ def _default_on(kind_col, channel_col):
     return or_(*terms) if terms else false()
 
 
-def insert_outside(session, recipients, conditions: list, now: datetime) -> None:
-    """Make the email and SMS deliveries of the notifications the in-app ones were made for.
+def outside_insert(session, recipients, conditions: list, now):
+    """The INSERT … SELECT that makes the email and SMS deliveries of the notifications the
+    in-app ones are made for.
 
     `recipients` and `conditions` are the in-app deliveries' own (notifications joined to
-    their recipients' users in order, and the notification range with who is told:
-    notifications.store); the person of each user is joined here for the address.
-    Re-running is harmless: the (notification, user, channel) unique constraint skips rows
-    that exist.
+    their recipients' users in order, and the notification range with who is told), `now`
+    the SQL value of their creation time: notifications.store builds the statement once,
+    with bound parameters, and runs it in the transaction that stores the notifications.
+    The person of each user is joined here for the address. Re-running is harmless: the
+    (notification, user, channel) unique constraint skips rows that exist.
     """
     ch = _channels()
     n, cp = Notification.__table__.c, ChannelPreference.__table__
@@ -80,9 +79,8 @@ def insert_outside(session, recipients, conditions: list, now: datetime) -> None
         case((no_address, "suppressed"), else_="pending").label("status"),
         case(*((and_(no_address, inner.c.channel == c), text) for c, text in NO_ADDRESS.items()),
              else_=cast(literal(None), String)).label("error"),
-        cast(literal(0), Integer), literal(now, UTCDateTime())
+        cast(literal(0), Integer), now
     ).where(true())  # SQLite: a WHERE keeps ON CONFLICT from reading as a join's ON
-    stmt = insert_ignore(session, NotificationDelivery.__table__).from_select(
+    return insert_ignore(session, NotificationDelivery.__table__).from_select(
         ["notification_id", "user_id", "channel", "address", "status", "error", "attempts",
          "created_at"], source)
-    session.execute(stmt)

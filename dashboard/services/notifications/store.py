@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, literal, or_, select, update
+from sqlalchemy import Date, Integer, and_, bindparam, literal, or_, select, update
 
 from ...models import Notification, NotificationDelivery, Occupancy, User, Wallet, utcnow
 from ...models.types import UTCDateTime
 from .. import webhooks
-from ..sqlfuncs import id_range, insert_ignore, joined_in_order
+from ..sqlfuncs import insert_ignore, joined_in_order
 from .messages import PRIORITIES
 
 IN_APP = "in_app"
@@ -84,20 +84,37 @@ def deliver(session, first_id: int, last_id: int, *, now: datetime | None = None
     same constraint skips a pair that two occupancies would yield twice, so no DISTINCT
     (and no temporary B-tree to sort a scan chunk's rows) is needed.
     """
-    from ..channels.rows import insert_outside  # channels reads notification types
-
     now = now or utcnow()
-    stamp = literal(now, UTCDateTime())
-    recipients = notification_recipients()
-    conditions = [id_range(Notification.id, first_id, last_id),
-                  *recipient_conditions(now.date())]
-    source = (select(Notification.id, User.id, literal(IN_APP), stamp, stamp)
-              .select_from(recipients).where(*conditions))
-    stmt = insert_ignore(session, NotificationDelivery.__table__).from_select(
-        ["notification_id", "user_id", "channel", "created_at", "sent_at"], source)
-    session.execute(stmt)
-    insert_outside(session, recipients, conditions, now)
+    params = {"first_id": first_id, "last_id": last_id, "today": now.date(), "now": now}
+    for stmt in _delivery_statements(session, single=first_id == last_id):
+        session.execute(stmt, params)
     webhooks.notifications_created(session, first_id, last_id, now)
+
+
+#: deliver's two INSERT … SELECTs by (database kind, one id or a range), built once: built
+#: afresh for every notification they cost more Python than the database takes to run them.
+_STATEMENTS: dict[tuple[str, bool], tuple] = {}
+
+
+def _delivery_statements(session, *, single: bool) -> tuple:
+    """The in-app and the email/SMS deliveries' INSERT … SELECTs of the notifications with ids
+    :first_id..:last_id (:first_id alone when `single`: see sqlfuncs.id_range), their
+    recipients as of :today, stamped :now."""
+    from ..channels.rows import outside_insert  # channels reads notification types
+
+    key = (session.get_bind().dialect.name, single)
+    if key not in _STATEMENTS:
+        stamp = bindparam("now", type_=UTCDateTime())
+        first, last = bindparam("first_id", type_=Integer), bindparam("last_id", type_=Integer)
+        recipients = notification_recipients()
+        conditions = [Notification.id == first if single else Notification.id.between(first, last),
+                      *recipient_conditions(bindparam("today", type_=Date))]
+        source = (select(Notification.id, User.id, literal(IN_APP), stamp, stamp)
+                  .select_from(recipients).where(*conditions))
+        in_app = insert_ignore(session, NotificationDelivery.__table__).from_select(
+            ["notification_id", "user_id", "channel", "created_at", "sent_at"], source)
+        _STATEMENTS[key] = (in_app, outside_insert(session, recipients, conditions, stamp))
+    return _STATEMENTS[key]
 
 
 def recipient_ids(session, notification_ids: list[int]) -> dict[int, list[int]]:
