@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from sqlalchemy import inspect, select
+from sqlalchemy import Date, Integer, bindparam, inspect, select
 
 from ..models import Notification, TaskRun, Wallet, utcnow
 from ..services import notifications as notif_service
@@ -121,18 +121,26 @@ def publish_wallet(session, wallet_id: int) -> None:
         emit(*item)
 
 
-def _wallet_item(session, wallet_id: int):
-    """The `wallet` event of a wallet as stored now (None when there is no such wallet).
-
-    One statement: the wallet's figures with its residents joined on (a row per resident,
-    one with no user when it has none), read as plain rows.
-    """
+def _wallet_with_residents():
+    """The statement behind a `wallet` event: the wallet :wallet_id's figures with the users
+    who are its residents on :today joined on (a row per resident, one with no user when it
+    has none). Built once: it runs on every top-up and purchase."""
     w = Wallet.__table__.c
-    residents = notif_service.recipients_query(utcnow().date()).where(
-        Wallet.id == wallet_id).subquery()
-    rows = session.execute(select(w.id, w.balance, w.state, residents.c.user_id)
-                           .outerjoin(residents, residents.c.wallet_id == w.id)
-                           .where(w.id == wallet_id)).all()
+    residents = notif_service.recipients_query(bindparam("today", type_=Date)).where(
+        Wallet.id == bindparam("wallet_id", type_=Integer)).subquery()
+    return (select(w.id, w.balance, w.state, residents.c.user_id)
+            .outerjoin(residents, residents.c.wallet_id == w.id)
+            .where(w.id == bindparam("wallet_id", type_=Integer)))
+
+
+WALLET_WITH_RESIDENTS = _wallet_with_residents()
+
+
+def _wallet_item(session, wallet_id: int):
+    """The `wallet` event of a wallet as stored now (None when there is no such wallet),
+    read in one statement as plain rows."""
+    rows = session.execute(WALLET_WITH_RESIDENTS,
+                           {"wallet_id": wallet_id, "today": utcnow().date()}).all()
     if not rows:
         return None
     rooms = [OPERATORS, *(user_room(r.user_id) for r in rows if r.user_id is not None)]
