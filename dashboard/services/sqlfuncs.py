@@ -110,13 +110,6 @@ def joined_in_order(first, *steps):
     return joined
 
 
-def id_range(column, first: int, last: int) -> ColumnElement:
-    """`column BETWEEN first AND last`, or `column = first` for one id: SQLite's planner
-    then knows a single row drives the statement (for a range it cannot tell one row from
-    thousands, and prepares for thousands: a Bloom filter built by scanning a joined table)."""
-    return column == first if first == last else column.between(first, last)
-
-
 def insert_ignore(session, table):
     """An INSERT that skips rows clashing with a unique constraint (ON CONFLICT DO NOTHING)."""
     dialect = session.get_bind().dialect.name

@@ -98,8 +98,11 @@ _STATEMENTS: dict[tuple[str, bool], tuple] = {}
 
 def _delivery_statements(session, *, single: bool) -> tuple:
     """The in-app and the email/SMS deliveries' INSERT … SELECTs of the notifications with ids
-    :first_id..:last_id (:first_id alone when `single`: see sqlfuncs.id_range), their
-    recipients as of :today, stamped :now."""
+    :first_id..:last_id, their recipients as of :today, stamped :now.
+
+    For a `single` notification the id is matched by equality: SQLite's planner then knows
+    one row drives the statement (for a range it cannot tell one row from thousands, and
+    prepares for thousands: Bloom filters built by scanning occupancies and users)."""
     from ..channels.rows import outside_insert  # channels reads notification types
 
     key = (session.get_bind().dialect.name, single)
@@ -117,16 +120,19 @@ def _delivery_statements(session, *, single: bool) -> tuple:
     return _STATEMENTS[key]
 
 
+# Built once (it runs for every notification published): the ids are bound per call.
+RECIPIENT_IDS = (select(NotificationDelivery.notification_id, NotificationDelivery.user_id)
+                 .where(NotificationDelivery.notification_id.in_(
+                     bindparam("notification_ids", expanding=True)),
+                     NotificationDelivery.channel == IN_APP))
+
+
 def recipient_ids(session, notification_ids: list[int]) -> dict[int, list[int]]:
     """For each notification id, the users it was delivered to in-app."""
     result: dict[int, list[int]] = {i: [] for i in notification_ids}
     if not notification_ids:
         return result
-    rows = session.execute(
-        select(NotificationDelivery.notification_id, NotificationDelivery.user_id)
-        .where(NotificationDelivery.notification_id.in_(notification_ids),
-               NotificationDelivery.channel == IN_APP)
-    )
+    rows = session.execute(RECIPIENT_IDS, {"notification_ids": list(notification_ids)})
     for nid, uid in rows:
         result[nid].append(uid)
     return result

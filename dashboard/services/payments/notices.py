@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from ...models import Estate, Transaction, Unit, Wallet
 from .. import notifications
@@ -63,13 +63,16 @@ def follow_up(session, transaction_id: int, now: datetime, *,
     return result
 
 
+# Built once (it runs for every transaction): the transaction's id is bound per call.
+TRANSACTION = (select(Transaction, Unit.number, Estate.name, Wallet.state)
+               .join(Wallet, Wallet.id == Transaction.wallet_id)
+               .join(Unit, Unit.id == Wallet.unit_id).join(Estate, Estate.id == Unit.estate_id)
+               .where(Transaction.id == bindparam("transaction_id")))
+
+
 def _transaction(session, transaction_id: int):
     """(transaction, "unit, estate", the wallet's stored state) in one statement."""
-    row = session.execute(
-        select(Transaction, Unit.number, Estate.name, Wallet.state)
-        .join(Wallet, Wallet.id == Transaction.wallet_id).join(Unit, Unit.id == Wallet.unit_id)
-        .join(Estate, Estate.id == Unit.estate_id).where(Transaction.id == transaction_id)
-    ).first()
+    row = session.execute(TRANSACTION, {"transaction_id": transaction_id}).first()
     if row is None:
         raise NotFound(f"No transaction {transaction_id}.")
     tx, number, estate, state = row
