@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, literal, or_, select, update
+from sqlalchemy import Date, Integer, and_, bindparam, literal, or_, select, update
 
 from ...models import Notification, NotificationDelivery, Occupancy, User, Wallet, utcnow
 from ...models.types import UTCDateTime
 from .. import webhooks
-from ..sqlfuncs import insert_ignore
+from ..sqlfuncs import insert_ignore, joined_in_order
 from .messages import PRIORITIES
 
 IN_APP = "in_app"
@@ -45,15 +45,31 @@ def store(session, rows: list[dict]) -> list[int]:
     return ids
 
 
+def recipient_conditions(today) -> list:
+    """Who of the accounts linked to a wallet's unit (through occupancies) is told: active
+    residents whose occupancy covers `today`."""
+    return [User.role == "resident", User.active.is_(True), Occupancy.start_date <= today,
+            or_(Occupancy.end_date.is_(None), Occupancy.end_date >= today)]
+
+
 def recipients_query(today):
     """Resident accounts linked to a wallet's unit today: (wallet_id, user_id) pairs."""
     return (
         select(Wallet.id.label("wallet_id"), User.id.label("user_id"))
         .join(Occupancy, Occupancy.unit_id == Wallet.unit_id)
         .join(User, User.person_id == Occupancy.person_id)
-        .where(User.role == "resident", User.active.is_(True), Occupancy.start_date <= today,
-               or_(Occupancy.end_date.is_(None), Occupancy.end_date >= today))
+        .where(*recipient_conditions(today))
     )
+
+
+def notification_recipients():
+    """notifications → wallets → occupancies → users, joined in that order, for statements
+    over a range of notification ids: the range drives them on every database (one new
+    notification looks up its few recipients by index, never scans the users)."""
+    return joined_in_order(Notification.__table__,
+                           (Wallet.__table__, Wallet.id == Notification.wallet_id),
+                           (Occupancy.__table__, Occupancy.unit_id == Wallet.unit_id),
+                           (User.__table__, User.person_id == Occupancy.person_id))
 
 
 def deliver(session, first_id: int, last_id: int, *, now: datetime | None = None) -> None:
@@ -68,21 +84,47 @@ def deliver(session, first_id: int, last_id: int, *, now: datetime | None = None
     same constraint skips a pair that two occupancies would yield twice, so no DISTINCT
     (and no temporary B-tree to sort a scan chunk's rows) is needed.
     """
-    from ..channels.rows import insert_outside  # channels reads notification types
-
     now = now or utcnow()
-    stamp = literal(now, UTCDateTime())
-    recipients = recipients_query(now.date()).subquery()
-    source = (
-        select(Notification.id, recipients.c.user_id, literal(IN_APP), stamp, stamp)
-        .join(recipients, recipients.c.wallet_id == Notification.wallet_id)
-        .where(Notification.id.between(first_id, last_id))
-    )
-    stmt = insert_ignore(session, NotificationDelivery.__table__).from_select(
-        ["notification_id", "user_id", "channel", "created_at", "sent_at"], source)
-    session.execute(stmt)
-    insert_outside(session, recipients_query(now.date()), first_id, last_id, now)
+    params = {"first_id": first_id, "last_id": last_id, "today": now.date(), "now": now}
+    for stmt in _delivery_statements(session, single=first_id == last_id):
+        session.execute(stmt, params)
     webhooks.notifications_created(session, first_id, last_id, now)
+
+
+#: deliver's two INSERT … SELECTs by (database kind, one id or a range), built once: built
+#: afresh for every notification they cost more Python than the database takes to run them.
+_STATEMENTS: dict[tuple[str, bool], tuple] = {}
+
+
+def _delivery_statements(session, *, single: bool) -> tuple:
+    """The in-app and the email/SMS deliveries' INSERT … SELECTs of the notifications with ids
+    :first_id..:last_id, their recipients as of :today, stamped :now.
+
+    For a `single` notification the id is matched by equality: SQLite's planner then knows
+    one row drives the statement (for a range it cannot tell one row from thousands, and
+    prepares for thousands: Bloom filters built by scanning occupancies and users)."""
+    from ..channels.rows import outside_insert  # channels reads notification types
+
+    key = (session.get_bind().dialect.name, single)
+    if key not in _STATEMENTS:
+        stamp = bindparam("now", type_=UTCDateTime())
+        first, last = bindparam("first_id", type_=Integer), bindparam("last_id", type_=Integer)
+        recipients = notification_recipients()
+        conditions = [Notification.id == first if single else Notification.id.between(first, last),
+                      *recipient_conditions(bindparam("today", type_=Date))]
+        source = (select(Notification.id, User.id, literal(IN_APP), stamp, stamp)
+                  .select_from(recipients).where(*conditions))
+        in_app = insert_ignore(session, NotificationDelivery.__table__).from_select(
+            ["notification_id", "user_id", "channel", "created_at", "sent_at"], source)
+        _STATEMENTS[key] = (in_app, outside_insert(session, recipients, conditions, stamp))
+    return _STATEMENTS[key]
+
+
+# Built once (it runs for every notification published): the ids are bound per call.
+RECIPIENT_IDS = (select(NotificationDelivery.notification_id, NotificationDelivery.user_id)
+                 .where(NotificationDelivery.notification_id.in_(
+                     bindparam("notification_ids", expanding=True)),
+                     NotificationDelivery.channel == IN_APP))
 
 
 def recipient_ids(session, notification_ids: list[int]) -> dict[int, list[int]]:
@@ -90,11 +132,7 @@ def recipient_ids(session, notification_ids: list[int]) -> dict[int, list[int]]:
     result: dict[int, list[int]] = {i: [] for i in notification_ids}
     if not notification_ids:
         return result
-    rows = session.execute(
-        select(NotificationDelivery.notification_id, NotificationDelivery.user_id)
-        .where(NotificationDelivery.notification_id.in_(notification_ids),
-               NotificationDelivery.channel == IN_APP)
-    )
+    rows = session.execute(RECIPIENT_IDS, {"notification_ids": list(notification_ids)})
     for nid, uid in rows:
         result[nid].append(uid)
     return result

@@ -170,7 +170,11 @@ def _move(session, wallet_id: int, change, tx: Transaction, *, now: datetime, si
           ) -> TransactionResult:
     """In the open write transaction: the debit or credit, the ledger row, the new state."""
     amount = tx.amount
-    if session.execute(change.execution_options(synchronize_session=False)).rowcount != 1:
+    # The changed wallet comes back from the UPDATE itself (RETURNING, on SQLite and
+    # PostgreSQL alike), refreshed in the session, instead of a second statement reading it.
+    wallet = session.scalars(change.returning(Wallet), execution_options={
+        "synchronize_session": False, "populate_existing": True}).one_or_none()
+    if wallet is None:
         wallet = session.get(Wallet, wallet_id)
         if wallet is None:
             raise NotFound("No such wallet.")
@@ -178,7 +182,6 @@ def _move(session, wallet_id: int, change, tx: Transaction, *, now: datetime, si
             f"The balance of {format_rand(wallet.balance)} is less than "
             f"{format_rand(amount)}.", code="insufficient_funds",
             fields={"amount": f"The most you can spend is {format_rand(wallet.balance)}."})
-    wallet = session.get(Wallet, wallet_id, populate_existing=True)
     tx.balance_after = wallet.balance
     tx.balance_before = wallet.balance - sign * amount
     if tx.utility:
@@ -202,8 +205,10 @@ def units_for(session, wallet: Wallet, utility: str, amount: Decimal) -> Decimal
 
 def _update_state(session, wallet: Wallet, now: datetime, *, topped_up: bool) -> list[int]:
     """Store the wallet's new state; a top-up back to `ok` resolves alerts and re-arms them."""
+    # The 30-day spend only counts in days mode (compute_state ignores it otherwise).
+    spend = spend_30d(session, wallet.id, now) if wallet.alert_mode == "days" else Decimal(0)
     state = compute_state(wallet.balance, wallet.low_balance_threshold, wallet.alert_mode,
-                          wallet.low_balance_days, spend_30d(session, wallet.id, now))
+                          wallet.low_balance_days, spend)
     resolved: list[int] = []
     alerted = wallet.state != "ok" or wallet.low_alerted_at or wallet.critical_alerted_at
     if topped_up and state == "ok" and alerted:

@@ -9,6 +9,8 @@ object with `scanned`, `notified`, `skipped` and `notification_ids`.
 
 The housekeeping entries of beat (reaping, pruning, the sweeps, payment expiry, the test
 probe) live beside it in their own table: they are tasks on a schedule, not scans with a run history.
+Schedules are written `crontab(...)` (schedules.py: Celery's crontab, made when first read,
+so reading the catalogue does not import Celery).
 """
 from __future__ import annotations
 
@@ -17,10 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from celery.schedules import crontab
-
 from ...models import Meter, Notification, Wallet
 from . import credit_alerts, high_usage
+from .schedules import celery_schedule, crontab
 
 #: What a scan can walk: the table whose ids are cut into chunks, and the notification column
 #: that ties a notification to a row of it (a chunk's notifications are found by it).
@@ -96,9 +97,9 @@ def for_kind(kind: str) -> Scan:
 def beat_schedule(probe_seconds: float = 0) -> dict:
     """Beat's schedule: every scan (trigger `schedule`), the housekeeping entries and, when
     `probe_seconds` > 0, the probe."""
-    schedule = {scan.name: {"task": scan.name, "schedule": scan.schedule,
+    schedule = {scan.name: {"task": scan.name, "schedule": celery_schedule(scan.schedule),
                             "kwargs": {"trigger": "schedule"}} for scan in SCANS.values()}
-    schedule.update({name: {"task": name, "schedule": every}
+    schedule.update({name: {"task": name, "schedule": celery_schedule(every)}
                      for name, every in HOUSEKEEPING.items()})
     if probe_seconds and probe_seconds > 0:
         schedule[PROBE] = {"task": PROBE, "schedule": timedelta(seconds=probe_seconds)}
