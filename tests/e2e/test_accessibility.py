@@ -11,6 +11,7 @@ anyone listing it.
 """
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
@@ -40,16 +41,20 @@ MUST_SEE = {
 @pytest.fixture(scope="module")
 def site(stack):
     """The security matrix's data (two residents, staff, every kind of row) in the live
-    stack's database, and the app's routes. Afterwards its scan run and webhook endpoint go:
-    the stack is shared, and later tests expect Run now's bar to be the first of its scan
-    and no receiver on port 9 to be sent their runs."""
+    stack's database, and the app's routes. The stack is shared: the estate gets a name of
+    its own (test_xss makes the hostile one, and names are unique), and afterwards the scan
+    run and the webhook endpoint go (Run now's test reads the first progress bar of its scan
+    as its own run; nobody should send runs to port 9)."""
     from dashboard import create_app
     from dashboard.db import Session
+    from tests import test_security
     from tests.conftest import app_config, private_broker_url
 
     app = create_app("testing", **app_config(
         stack.db_url, stack.redis_url, CELERY_BROKER_URL=private_broker_url(stack.redis_url)))
-    made = Site(app, Session)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(test_security, "HOSTILE_ESTATE", f"Accessibility {uuid.uuid4().hex[:8]}")
+        made = Site(app, Session)
     Session.remove()
     yield made
     with stack.session() as s:
