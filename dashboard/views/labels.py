@@ -23,8 +23,10 @@ TOPUP_NAMES = {"card": "Top-up by card", "eft": "Top-up by EFT",
                "manual_admin": "Added by the estate office"}
 # The resident's inbox filter: notification types in their words.
 TYPE_NAMES = {"low_credit": "Low credit", "critical_credit": "Critical credit",
-              "topup_success": "Top-ups", "purchase_success": "Purchases",
-              "high_usage": "High usage", "webhook_disabled": "Webhook turned off"}
+              "credit_depleted": "Credit run out", "topup_success": "Top-ups",
+              "purchase_success": "Purchases", "high_usage": "High usage",
+              "meter_silent": "Silent meter", "operator_digest": "Morning digest",
+              "webhook_disabled": "Webhook turned off"}
 PRIORITY_LABELS = {"normal": "Normal", "high": "High", "critical": "Critical"}
 # The operators' log filter on the residents' reading of a notification.
 READ_LABELS = {"unread": "Unread", "read": "Read", "none": "No recipient"}

@@ -15,8 +15,8 @@ from .base import Form, strip
 
 #: Each type as the "Alert channels" checkboxes name it: "Low credit by SMS".
 ALERT_NAMES = {"low_credit": "Low credit", "critical_credit": "Critical credit",
-               "topup_success": "Top-up received", "purchase_success": "Purchase made",
-               "high_usage": "High usage"}
+               "credit_depleted": "Credit run out", "topup_success": "Top-up received",
+               "purchase_success": "Purchase made", "high_usage": "High usage"}
 CHANNEL_NAMES = {"in_app": "In-app", "email": "email", "sms": "SMS"}  # within a sentence
 CHANNEL_TITLES = {"in_app": "In-app", "email": "Email", "sms": "SMS"}  # on their own
 STATUS_NAMES = {"pending": "Pending", "held": "Held", "sending": "Sending", "sent": "Sent",
