@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from sqlalchemy import BigInteger, literal, select
 
 from dashboard.models import Notification, Transaction, Wallet
+from dashboard.models.types import epoch
 from dashboard.services.forecast import FriendlyHours, credit_seconds, forecast, quoted
 from dashboard.services.forecast import sql as forecast_sql
 from dashboard.services.money import format_rand, money_str
@@ -62,13 +63,11 @@ def python_forecast(w: Wallet, spend: D, now=NOW) -> tuple[str, dict]:
     hours = FriendlyHours.of(w.unit.estate, "Africa/Johannesburg")
     found = forecast(w.balance, spend, now, hours)
     if found is None or not quoted(credit_seconds(w.balance, spend)):
-        return "", {}
+        return "", {"runs_out_at": None, "supply_until": None}
     sentence = messages.forecast_sentence(found.runs_out_text,
                                           found.supply_text if found.friendly else None)
-    return sentence, {"runs_out_at": found.runs_out_at.isoformat(),
-                      "supply_until": found.supply_until.isoformat(),
-                      "runs_out_local": found.runs_out_text,
-                      "supply_until_local": found.supply_text}
+    return sentence, {"runs_out_at": epoch(found.runs_out_at),
+                      "supply_until": epoch(found.supply_until) if found.friendly else None}
 
 
 def python_alert(kind, w: Wallet, spend: D, now=NOW) -> tuple[str, str, dict]:

@@ -129,24 +129,31 @@ class Occupancy(Base):
 
 
 class CalendarSpan(Base):
-    """A stretch of an estate's timeline with one UTC offset, inside or outside friendly hours.
+    """A stretch of an estate's timeline within one local day, with one UTC offset, inside
+    or outside friendly hours, with the words alerts name its times by.
 
-    The spans of an estate follow each other without gaps, cut at every edge of friendly
-    hours and at every clock change, for a few weeks around now (services/forecast/calendar.py
-    makes them from the estate's settings, its time zone and South Africa's public holidays).
-    The scans find the span holding a run-out with one index seek (the first span ending
-    after it) and read there when the supply is cut and how to show both times locally, so
-    SQL needs no time-zone or holiday rules of its own.
+    The spans of an estate follow each other without gaps, cut at every local midnight, every
+    edge of friendly hours and every clock change, for a few weeks around now
+    (services/forecast/calendar.py makes them from the estate's settings, its time zone and
+    South Africa's public holidays). The scans find the span holding a run-out with one index
+    seek (the first span ending after it) and read there when the supply is cut and how to
+    say both times, so SQL needs no time-zone, holiday or calendar rules of its own. Words
+    come near ("Sat") and far ("Sat 14 Mar"), as forecast.when_text chooses by distance.
     """
 
     __tablename__ = "calendar_spans"
+    # No rowid on SQLite: the primary key's B-tree holds the whole row, one seek reads it.
+    __table_args__ = {"sqlite_with_rowid": False}
 
     estate_id: Mapped[int] = mapped_column(ForeignKey("estates.id", ondelete="CASCADE"),
                                            primary_key=True)
     ends_at: Mapped[datetime] = mapped_column(EpochTime(), primary_key=True)
     starts_at: Mapped[datetime] = mapped_column(EpochTime())
     utc_offset: Mapped[int] = mapped_column(Integer)  # minutes east of UTC, all along the span
-    # Friendly spans only: the end of the run of friendly hours the span belongs to (a Friday
-    # evening's span says Monday 07:00), and the UTC offset then. None outside friendly hours.
+    day_near: Mapped[str] = mapped_column(String(3))  # its local day: "Sat"
+    day_far: Mapped[str] = mapped_column(String(10))  # "Sat 14 Mar"
+    # Friendly spans only (None outside friendly hours): the end of the run of friendly hours
+    # the span belongs to (a Friday evening's span says Monday 07:00), in words near and far.
     supply_until: Mapped[datetime | None] = mapped_column(EpochTime())
-    supply_offset: Mapped[int | None] = mapped_column(Integer)
+    supply_near: Mapped[str | None] = mapped_column(String(9))  # "Mon 07:00"
+    supply_far: Mapped[str | None] = mapped_column(String(16))  # "Mon 16 Mar 07:00"

@@ -28,7 +28,7 @@ class Wallet(Base):
         Index("ix_wallets_state_balance_id", "state", "balance", "id"),
         # The list's "cuts out soonest" (services/wallets/search.py).
         Index("ix_wallets_credit_seconds_id", "credit_seconds", "id"),
-        # The forecasts to recompute, oldest first (housekeeping refresh_forecasts).
+        # The forecasts to make again (housekeeping refresh_forecasts).
         Index("ix_wallets_forecast_expires", "forecast_expires_at"),
     )
 
@@ -84,8 +84,10 @@ class Transaction(Base):
         # Replaying an Idempotency-Key finds the first transaction instead of making a second.
         UniqueConstraint("wallet_id", "idempotency_key", name="uq_transactions_idempotency"),
         Index("ix_transactions_wallet_id", "wallet_id", "id"),
-        # Average daily spend: purchases of a wallet over the last 30 days.
-        Index("ix_transactions_wallet_type_created", "wallet_id", "type", "created_at"),
+        # Average daily spend: purchases of a wallet over the last 30 days, summed from the
+        # index alone (the amount is in it), for the state rule and the run-out forecast.
+        Index("ix_transactions_wallet_type_created", "wallet_id", "type", "created_at",
+              "amount"),
         # The operators' digest: top-ups and purchases of the last 24 hours.
         Index("ix_transactions_created_at", "created_at"),
     )

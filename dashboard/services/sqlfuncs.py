@@ -174,62 +174,26 @@ def format_sql(template: str, **values) -> ColumnElement:
     return result
 
 
-class local_when(FunctionElement):  # noqa: N801
-    """A time as forecast.when_text names it, from whole seconds since 1970 (UTC), the UTC
-    offset in minutes there, and now (seconds): "Sat 02:00" within six days of now, else
-    "Sat 14 Mar 02:00". Day and month names are spelled here, never by a locale."""
+class clock_text(FunctionElement):  # noqa: N801
+    """The clock of a local time, from its seconds since 1970 (local): "02:00", to the
+    minute (forecast.words.clock)."""
 
     type = String()
     inherit_cache = True
-    name = "local_when"
+    name = "clock_text"
 
 
-NEAR_SECONDS = 6 * 86400  # forecast.NEAR
-
-
-@compiles(local_when, "sqlite")
-def _local_when_sqlite(element, compiler, **kw):
-    """strftime on the local seconds ('unixepoch'); names cut from a constant string."""
-    at, offset, now = (compiler.process(c, **kw) for c in element.clauses)
-    local = f"(({at}) + 60 * ({offset}))"
-
-    def part(fmt: str) -> str:
-        return f"strftime('{fmt}', {local}, 'unixepoch')"
-
-    day = f"substr('SunMonTueWedThuFriSat', 1 + 3 * {part('%w')}, 3)"
-    date = (f"' ' || CAST({part('%d')} AS INTEGER) || ' ' || "
-            f"substr('JanFebMarAprMayJunJulAugSepOctNovDec', 3 * {part('%m')} - 2, 3)")
-    return (f"({day} || CASE WHEN ({at}) - ({now}) < {NEAR_SECONDS} THEN '' ELSE {date} END"
-            f" || {part(' %H:%M')})")
-
-
-@compiles(local_when, "postgresql")
-def _local_when_pg(element, compiler, **kw):
-    """to_char's Dy and Mon are English whatever the locale (only a TM prefix localises)."""
-    at, offset, now = (compiler.process(c, **kw) for c in element.clauses)
-    local = f"(to_timestamp(({at}) + 60 * ({offset})) AT TIME ZONE 'UTC')"
-    return (f"to_char({local}, CASE WHEN ({at}) - ({now}) < {NEAR_SECONDS} "
-            f"THEN 'Dy HH24:MI' ELSE 'Dy FMDD Mon HH24:MI' END)")
-
-
-class iso_utc(FunctionElement):  # noqa: N801
-    """Whole seconds since 1970 as serialize.iso writes a UTC time: 2026-03-14T02:00:00+00:00."""
-
-    type = String()
-    inherit_cache = True
-    name = "iso_utc"
-
-
-@compiles(iso_utc, "sqlite")
-def _iso_utc_sqlite(element, compiler, **kw):
-    """strftime from seconds since 1970."""
+@compiles(clock_text, "sqlite")
+def _clock_text_sqlite(element, compiler, **kw):
+    """printf of the hour and minute (cheaper than strftime, which parses its format)."""
     (at,) = (compiler.process(c, **kw) for c in element.clauses)
-    return f"strftime('%Y-%m-%dT%H:%M:%S+00:00', {at}, 'unixepoch')"
+    return f"printf('%02d:%02d', (({at}) % 86400) / 3600, (({at}) % 3600) / 60)"
 
 
-@compiles(iso_utc, "postgresql")
-def _iso_utc_pg(element, compiler, **kw):
-    """to_char of the UTC timestamp, the T and the zone quoted."""
+@compiles(clock_text, "postgresql")
+def _clock_text_pg(element, compiler, **kw):
+    """lpad of the hour and minute; mod(), not `%`, which psycopg would read as a
+    placeholder."""
     (at,) = (compiler.process(c, **kw) for c in element.clauses)
-    return (f"to_char(to_timestamp({at}) AT TIME ZONE 'UTC', "
-            f"'YYYY-MM-DD\"T\"HH24:MI:SS\"+00:00\"')")
+    return (f"(lpad(CAST(mod(({at}), 86400) / 3600 AS TEXT), 2, '0') || ':' || "
+            f"lpad(CAST(mod(({at}), 3600) / 60 AS TEXT), 2, '0'))")

@@ -4,7 +4,8 @@ meters and the operators' digest.
 Estates get their friendly hours, time zone and meter silence limit, and a calendar of
 spans (calendar_spans) the scans read the supply's end from; wallets get the credit_depleted
 claim, when their state last changed, and the "cuts out soonest" sort key; meters a silence
-flag; transactions an index by time for the digest.
+flag; transactions an index by time for the digest, and the amount in the index the 30-day
+spend is summed from.
 
 Revision ID: 0010_prepaid_intelligence
 Revises: 0009_webhooks
@@ -23,18 +24,23 @@ SILENT = sa.text('silent_since IS NOT NULL')
 
 
 def upgrade() -> None:
-    """Add the tables, columns and indexes; mark every wallet's forecast stale, so beat's
-    refresh_forecasts computes its sort key (set-based, in batches; no per-wallet loop here)."""
+    """Add the tables, columns and indexes. Every wallet's forecast starts unmade (NULL):
+    beat's refresh_forecasts makes the sort keys, set-based in batches, and until then the
+    scans sum the wallet's purchases themselves."""
     op.create_table(
         'calendar_spans',
         sa.Column('estate_id', sa.Integer(), nullable=False),
         sa.Column('ends_at', sa.BigInteger(), nullable=False),
         sa.Column('starts_at', sa.BigInteger(), nullable=False),
         sa.Column('utc_offset', sa.Integer(), nullable=False),
+        sa.Column('day_near', sa.String(length=3), nullable=False),
+        sa.Column('day_far', sa.String(length=10), nullable=False),
         sa.Column('supply_until', sa.BigInteger(), nullable=True),
-        sa.Column('supply_offset', sa.Integer(), nullable=True),
+        sa.Column('supply_near', sa.String(length=9), nullable=True),
+        sa.Column('supply_far', sa.String(length=16), nullable=True),
         sa.ForeignKeyConstraint(['estate_id'], ['estates.id'], ondelete='CASCADE'),
-        sa.PrimaryKeyConstraint('estate_id', 'ends_at'))
+        sa.PrimaryKeyConstraint('estate_id', 'ends_at'),
+        sqlite_with_rowid=False)
     with op.batch_alter_table('estates', schema=None) as batch_op:
         batch_op.add_column(sa.Column('timezone', sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column('friendly_hours', sa.Boolean(), server_default=sa.true(),
@@ -56,6 +62,10 @@ def upgrade() -> None:
                               postgresql_where=SILENT)
     with op.batch_alter_table('transactions', schema=None) as batch_op:
         batch_op.create_index('ix_transactions_created_at', ['created_at'])
+        # The 30-day spend read from the index alone (the amount added to it).
+        batch_op.drop_index('ix_transactions_wallet_type_created')
+        batch_op.create_index('ix_transactions_wallet_type_created',
+                              ['wallet_id', 'type', 'created_at', 'amount'])
     with op.batch_alter_table('wallets', schema=None) as batch_op:
         batch_op.add_column(sa.Column('depleted_seq', sa.Integer(), server_default='0',
                                       nullable=False))
@@ -65,7 +75,6 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('forecast_expires_at', TIME, nullable=True))
         batch_op.create_index('ix_wallets_credit_seconds_id', ['credit_seconds', 'id'])
         batch_op.create_index('ix_wallets_forecast_expires', ['forecast_expires_at'])
-    op.execute("UPDATE wallets SET forecast_expires_at = updated_at")
 
 
 def downgrade() -> None:
@@ -78,6 +87,9 @@ def downgrade() -> None:
             batch_op.drop_column(column)
     with op.batch_alter_table('transactions', schema=None) as batch_op:
         batch_op.drop_index('ix_transactions_created_at')
+        batch_op.drop_index('ix_transactions_wallet_type_created')
+        batch_op.create_index('ix_transactions_wallet_type_created',
+                              ['wallet_id', 'type', 'created_at'])
     with op.batch_alter_table('meters', schema=None) as batch_op:
         batch_op.drop_index('ix_meters_silent_unit', sqlite_where=SILENT,
                             postgresql_where=SILENT)

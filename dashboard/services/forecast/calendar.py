@@ -112,14 +112,14 @@ def supply_until(at: datetime, hours: FriendlyHours) -> datetime:
 
 @dataclass(frozen=True)
 class Span:
-    """A stretch [starts_at, ends_at) with one UTC offset (minutes), inside friendly hours
-    (supply_until: the end of their run, and the offset then) or outside (None)."""
+    """A stretch [starts_at, ends_at) within one local day, with one UTC offset (minutes),
+    inside friendly hours (supply_until: the end of their run) or outside (None)."""
 
     starts_at: datetime
     ends_at: datetime
     utc_offset: int
+    day: date
     supply_until: datetime | None = None
-    supply_offset: int | None = None
 
 
 def offset_minutes(at: datetime, tz: ZoneInfo) -> int:
@@ -146,8 +146,9 @@ def runs(hours: FriendlyHours, start: datetime, end: datetime) -> list[tuple[dat
 
 
 def spans(hours: FriendlyHours, start: datetime, end: datetime) -> list[Span]:
-    """[start, end) cut into spans at every edge of friendly hours and every clock change,
-    without gaps: what calendar_spans holds for an estate. Times in whole seconds."""
+    """[start, end) cut into spans at every local midnight, every edge of friendly hours and
+    every clock change, without gaps: what calendar_spans holds for an estate. Times in
+    whole seconds."""
     start, end = _whole(start), _whole(end)
     pieces: list[tuple[datetime, datetime, datetime | None]] = []
     cursor = start
@@ -161,10 +162,26 @@ def spans(hours: FriendlyHours, start: datetime, end: datetime) -> list[Span]:
     tz = hours.tz
     out = []
     for lo, hi, run_end in pieces:
-        supply_offset = offset_minutes(run_end, tz) if run_end else None
-        for a, b in _same_offset(lo, hi, tz):
-            out.append(Span(a, b, offset_minutes(a, tz), run_end, supply_offset))
+        for a, b in _days(lo, hi, hours):
+            for c, d in _same_offset(a, b, tz):
+                out.append(Span(c, d, offset_minutes(c, tz), c.astimezone(tz).date(), run_end))
     return out
+
+
+def _days(lo: datetime, hi: datetime, hours: FriendlyHours) -> list[tuple[datetime, datetime]]:
+    """[lo, hi) cut at each local midnight inside it."""
+    pieces = []
+    day = lo.astimezone(hours.tz).date()
+    while True:
+        day += timedelta(days=1)
+        midnight = hours.instant(day, 0)
+        if midnight >= hi:
+            break
+        if midnight > lo:
+            pieces.append((lo, midnight))
+            lo = midnight
+    pieces.append((lo, hi))
+    return pieces
 
 
 def _same_offset(lo: datetime, hi: datetime, tz: ZoneInfo) -> list[tuple[datetime, datetime]]:

@@ -15,17 +15,13 @@ from zoneinfo import ZoneInfo
 
 from ..wallets.state import SPEND_WINDOW_DAYS
 from .calendar import FriendlyHours, supply_until
+from .words import when_text
 
 WINDOW_SECONDS = SPEND_WINDOW_DAYS * 86400
 #: Credit beyond this counts as this much: a run-out stays a date a datetime can hold.
 MAX_SECONDS = 100 * 365 * 86400
 #: Alerts quote a run-out at most this many days ahead (the calendar_spans reach further).
 QUOTE_DAYS = 60
-#: A time within this of now is named by its weekday alone ("Sat 02:00"); further off the
-#: date is added ("Sat 14 Mar 02:00").
-NEAR = timedelta(days=6)
-DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def cents(amount: Decimal) -> int:
@@ -91,13 +87,3 @@ def forecast(balance: Decimal, spend_30d: Decimal, now: datetime, hours: Friendl
     start = now.replace(microsecond=0)
     runs_out = start + timedelta(seconds=seconds)
     return Forecast(runs_out, supply_until(runs_out, hours), start, hours.zone)
-
-
-def when_text(at: datetime, now: datetime, tz: ZoneInfo) -> str:
-    """A local time as alerts and pages name it: "Sat 02:00" within NEAR of `now`, else
-    "Sat 14 Mar 02:00" (sqlfuncs.local_when writes the same in SQL)."""
-    local = at.astimezone(tz)
-    clock = f"{local.hour:02d}:{local.minute:02d}"
-    if at - now.replace(microsecond=0) < NEAR:
-        return f"{DAYS[local.weekday()]} {clock}"
-    return f"{DAYS[local.weekday()]} {local.day} {MONTHS[local.month - 1]} {clock}"

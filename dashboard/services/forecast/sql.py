@@ -29,9 +29,10 @@ from sqlalchemy import (
 )
 
 from ...models import CalendarSpan, Estate, Transaction, Wallet
-from ...models.types import epoch
-from ..sqlfuncs import add_hours, insert_ignore, iso_utc, local_when
+from ...models.types import UTCDateTime, epoch
+from ..sqlfuncs import add_hours, clock_text, insert_ignore
 from ..wallets.state import SPEND_WINDOW_DAYS, spend_since
+from . import words
 from .calendar import FriendlyHours, spans
 from .runout import MAX_SECONDS, QUOTE_DAYS, WINDOW_SECONDS
 
@@ -67,14 +68,22 @@ def ensure_calendars(session, now: datetime, default_zone: str) -> int:
     rows = []
     for estate_id, zone, on, start, end, weekends, holidays in claimed:
         hours = FriendlyHours(zone or default_zone, on, start, end, weekends, holidays)
-        rows += [{"estate_id": estate_id, "starts_at": s.starts_at, "ends_at": s.ends_at,
-                  "utc_offset": s.utc_offset, "supply_until": s.supply_until,
-                  "supply_offset": s.supply_offset}
-                 for s in spans(hours, now - CALENDAR_BEHIND, until)]
+        rows += [span_row(estate_id, span, hours.tz)
+                 for span in spans(hours, now - CALENDAR_BEHIND, until)]
     # Spans an earlier calendar of the same settings made are the same rows (or, for its
     # last span, cut short at its end, a prefix of the new one saying the same): kept.
     session.execute(insert_ignore(session, S), rows)
     return len(claimed)
+
+
+def span_row(estate_id: int, span, tz) -> dict:
+    """A calendar_spans row of a Span, with its words (forecast/words.py)."""
+    supply_near, supply_far = words.both(span.supply_until, tz) if span.supply_until else (None,
+                                                                                           None)
+    return {"estate_id": estate_id, "starts_at": span.starts_at, "ends_at": span.ends_at,
+            "utc_offset": span.utc_offset, "day_near": words.day_words(span.day, near=True),
+            "day_far": words.day_words(span.day, near=False), "supply_until": span.supply_until,
+            "supply_near": supply_near, "supply_far": supply_far}
 
 
 def invalidate_calendar(session, estate_id: int) -> None:
@@ -95,6 +104,30 @@ def now_seconds(now: datetime):
     return literal(epoch(now), BigInteger())
 
 
+def runs_out_sql(now: datetime):
+    """On wallets: the second a wallet's credit runs out, where an alert quotes it (now +
+    quoted_seconds), else NULL.
+
+    A wallet's stored credit_seconds (forecast/wallets.py, after each transaction) is the same
+    figure while its forecast has not expired: since it was made neither the balance nor the
+    30-day spend changed (a transaction would have made it again, and no purchase has left
+    the window). So only a wallet whose forecast expired, or was never made, sums its
+    purchases here (a correlated sum made once and read by every term of the CASE); the
+    others read one column, which spares an alert chunk a sum per wallet.
+    """
+    w, t = Wallet.__table__.c, Transaction.__table__.c
+    stored = w.credit_seconds
+    fresh = case((and_(stored > 0, stored < QUOTE_DAYS * 86400), now_seconds(now) + stored),
+                 else_=None)
+    # A cast: PostgreSQL's sum of bigint is numeric, whose division is not the integer
+    # division of forecast.credit_seconds.
+    spend = cast(func.coalesce(func.sum(t.amount), 0), BigInteger)
+    summed = (select(now_seconds(now) + quoted_seconds(type_coerce(w.balance, BigInteger), spend))
+              .where(t.wallet_id == w.id, t.type == "purchase", t.created_at >= spend_since(now))
+              .correlate(Wallet.__table__).scalar_subquery())
+    return case((w.forecast_expires_at > now, fresh), else_=summed)
+
+
 def quoted_seconds(balance_cents, spend_cents):
     """forecast.credit_seconds where an alert quotes it (runout.quoted), else NULL: some
     credit left and less than QUOTE_DAYS of it. The caller gives a positive-spend guard
@@ -108,30 +141,20 @@ def quoted_seconds(balance_cents, spend_cents):
 
 @dataclass
 class SpanAt:
-    """The span holding an instant, joined: its columns as plain integers, and the join."""
+    """The span holding an instant, for a LEFT JOIN: the aliased table and the condition."""
 
     table: object
     on: object
 
     @property
-    def utc_offset(self):
-        """Minutes east of UTC at the instant."""
-        return self.table.c.utc_offset
+    def found(self):
+        """True where a span holds the instant (every instant the calendar covers)."""
+        return self.table.c.utc_offset.is_not(None)
 
     @property
     def supply_until(self):
         """End of the friendly run (seconds), NULL outside friendly hours."""
         return type_coerce(self.table.c.supply_until, BigInteger)
-
-    @property
-    def supply_offset(self):
-        """The offset at the end of the friendly run."""
-        return self.table.c.supply_offset
-
-    @property
-    def found(self):
-        """True where a span was found (every instant the calendar covers)."""
-        return self.table.c.utc_offset.is_not(None)
 
 
 def span_at(estate_id, at, name: str = "span") -> SpanAt:
@@ -145,13 +168,16 @@ def span_at(estate_id, at, name: str = "span") -> SpanAt:
 
 
 def forecast_texts(at, span: SpanAt, now_s) -> dict:
-    """The figures an alert quotes about instant `at` (seconds) inside `span`: its local words
-    and ISO time, and the supply's end (the friendly run's end, or `at`) likewise."""
-    supply = func.coalesce(span.supply_until, at)
-    supply_offset = func.coalesce(span.supply_offset, span.utc_offset)
-    return {"runs_out_local": local_when(at, span.utc_offset, now_s),
-            "supply_local": local_when(supply, supply_offset, now_s),
-            "runs_out_at": iso_utc(at), "supply_until": iso_utc(supply),
+    """The words an alert quotes about instant `at` (seconds) inside `span`, as
+    forecast.when_text says them: the span's day (near or far by distance) and the clock
+    (NULL where no span holds it); the end of the friendly run holding it, kept in words by
+    the span (NULL outside friendly hours); and `friendly`, which of the two it is."""
+    s = span.table.c
+    near = at - now_s < words.NEAR // timedelta(seconds=1)
+    supply_near = span.supply_until - now_s < words.NEAR // timedelta(seconds=1)
+    return {"runs_out_local": case((near, s.day_near), else_=s.day_far) + " "
+            + clock_text(at + 60 * s.utc_offset),
+            "supply_local": case((supply_near, s.supply_near), else_=s.supply_far),
             "friendly": span.supply_until.is_not(None)}
 
 
@@ -159,8 +185,9 @@ def forecast_texts(at, span: SpanAt, now_s) -> dict:
 
 def refresh_credit_seconds(session, now: datetime, limit: int = 20_000) -> int:
     """Recompute credit_seconds and forecast_expires_at of up to `limit` wallets whose
-    forecast expired (a purchase left the 30-day window since it was made, or the migration
-    left it to be made), oldest first (ix_wallets_forecast_expires); the number changed.
+    forecast expired (a purchase left the 30-day window since it was made) or was never made
+    (a wallet from before migration 0010, or written without a transaction), found through
+    ix_wallets_forecast_expires; the number made.
 
     The 30-day figures are summed once per wallet (a materialized CTE), then one UPDATE …
     FROM writes them: the same figures as forecast.credit_seconds after a transaction.
@@ -168,8 +195,8 @@ def refresh_credit_seconds(session, now: datetime, limit: int = 20_000) -> int:
     w, t = Wallet.__table__, Transaction.__table__
     window = and_(t.c.wallet_id == w.c.id, t.c.type == "purchase",
                   t.c.created_at >= spend_since(now))
-    due = (select(w.c.id).where(w.c.forecast_expires_at <= now)
-           .order_by(w.c.forecast_expires_at).limit(limit))
+    due = (select(w.c.id).where(or_(w.c.forecast_expires_at.is_(None),
+                                    w.c.forecast_expires_at <= now)).limit(limit))
     stale = (select(w.c.id.label("id"), type_coerce(w.c.balance, BigInteger).label("balance"),
                     # A cast: PostgreSQL's sum of bigint is numeric, whose division is not
                     # the integer division of forecast.credit_seconds.
@@ -180,12 +207,14 @@ def refresh_credit_seconds(session, now: datetime, limit: int = 20_000) -> int:
              .where(w.c.id.in_(due))
              .cte("stale_forecasts").prefix_with("MATERIALIZED"))
     c = stale.c
-    result = session.execute(
+    # RETURNING counts: SQLite's driver reports no rowcount for a statement opening WITH.
+    return len(session.scalars(
         update(w).where(w.c.id == c.id)
         .values(credit_seconds=credit_seconds_sql(c.balance, c.spend),
-                forecast_expires_at=case((c.first_at.is_(None), None),
-                                         else_=add_hours(c.first_at, 24 * SPEND_WINDOW_DAYS))))
-    return result.rowcount or 0
+                forecast_expires_at=add_hours(func.coalesce(c.first_at,
+                                                            literal(now, UTCDateTime())),
+                                              24 * SPEND_WINDOW_DAYS))
+        .returning(w.c.id)).all())
 
 
 def credit_seconds_sql(balance_cents, spend_cents):

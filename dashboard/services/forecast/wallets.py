@@ -26,12 +26,19 @@ def spend_window(session, wallet_id: int, now: datetime) -> tuple[Decimal, datet
     return Decimal(total or 0), first
 
 
-def store_sort_key(wallet: Wallet, spend: Decimal, first_purchase: datetime | None) -> None:
-    """Set the wallet's credit_seconds and when it expires (its oldest purchase in the window
-    leaving it), from its balance and 30-day figures; the caller flushes."""
+def store_sort_key(wallet: Wallet, spend: Decimal, first_purchase: datetime | None,
+                   now: datetime) -> None:
+    """Set the wallet's credit_seconds from its balance and 30-day figures, and when that
+    expires: when its oldest purchase in the window leaves it (without purchases, a window
+    from now, so that every forecast is made again now and then). The caller flushes."""
     wallet.credit_seconds = credit_seconds(wallet.balance, spend)
-    wallet.forecast_expires_at = (first_purchase + timedelta(days=SPEND_WINDOW_DAYS)
-                                  if first_purchase is not None else None)
+    wallet.forecast_expires_at = expires_at(first_purchase, now)
+
+
+def expires_at(first_purchase: datetime | None, now: datetime) -> datetime:
+    """When a forecast made at `now` from a window whose oldest purchase is
+    `first_purchase` stops being true."""
+    return (first_purchase or now) + timedelta(days=SPEND_WINDOW_DAYS)
 
 
 def spends(session, wallet_ids: list[int], now: datetime) -> dict[int, Decimal]:

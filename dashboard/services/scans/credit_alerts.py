@@ -35,7 +35,15 @@ from ..forecast import sql as forecast_sql
 from ..forecast.calendar import DEFAULT_ZONE
 from ..notifications import messages
 from ..notifications.messages import PRIORITIES
-from ..sqlfuncs import add_hours, format_sql, insert_ignore, json_object, money_text, rand_text, text_sql
+from ..sqlfuncs import (
+    add_hours,
+    format_sql,
+    insert_ignore,
+    json_object,
+    money_text,
+    rand_text,
+    text_sql,
+)
 from ..wallets.state import compute_state, days_left_tenths_sql, spend_30d, spend_30d_sql, state_sql
 from . import depleted
 
@@ -120,22 +128,29 @@ def insert_alerts(session, kind: str, claimed, now: datetime, *, task_run_id: in
     and no others, even when another writer races on the same keys. Returns them in id order.
     """
     _, seq_col, _ = KINDS[kind]
-    f = _claimed_figures(kind, claimed, now, seq_col).c
+    figures = _claimed_figures(kind, claimed, now, seq_col)
+    f, span = figures.c, forecast_sql.span_at(figures.c.estate_id, figures.c.runs_out)
+    texts = forecast_sql.forecast_texts(f.runs_out, span, forecast_sql.now_seconds(now))
+    sentence = case((texts["friendly"], format_sql(messages.FORECAST_FRIENDLY,
+                                                   runs_out=texts["runs_out_local"],
+                                                   supply_until=texts["supply_local"])),
+                    (span.found, format_sql(messages.FORECAST, runs_out=texts["runs_out_local"])),
+                    else_=text_sql(""))
     balance, threshold = rand_text(f.balance), rand_text(f.threshold)
     data = dict(wallet_id=f.wallet_id, balance=money_text(f.balance),
                 threshold=money_text(f.threshold))
-    quoted = {"runs_out_at": f.runs_out_at, "supply_until": f.supply_until,
-              "runs_out_local": f.runs_out_local, "supply_until_local": f.supply_local}
-    run = {"task_run_id": cast(literal(task_run_id), Integer)}
-    sentence = case((f.quoted.is_(False), text_sql("")),
-                    (f.friendly, format_sql(messages.FORECAST_FRIENDLY, runs_out=f.runs_out_local,
-                                            supply_until=f.supply_local)),
-                    else_=format_sql(messages.FORECAST, runs_out=f.runs_out_local))
+    # The times the message quotes, as seconds since 1970 (NULL where it quotes none;
+    # supply_until only where friendly hours hold the supply past the run-out): integers
+    # cost a chunk nothing to write, and the API shows them as ISO times
+    # (serialize.notification_json), email and SMS in the estate's words.
+    quoted = {"runs_out_at": case((span.found, f.runs_out), else_=None),
+              "supply_until": span.supply_until,
+              "task_run_id": cast(literal(task_run_id), Integer)}
     if kind == "critical_credit":
         title = messages.CRITICAL_CREDIT_TITLE
         message = format_sql(messages.CRITICAL_CREDIT, unit=f.unit, balance=balance,
                              forecast=sentence)
-        data_sql = case((f.quoted, _json({**data, **quoted, **run})), else_=_json({**data, **run}))
+        data_sql = _json({**data, **quoted})
     else:
         title = messages.LOW_CREDIT_TITLE
         days = cast(f.tenths // 10, String) + "." + cast(f.tenths % 10, String)
@@ -145,14 +160,12 @@ def insert_alerts(session, kind: str, claimed, now: datetime, *, task_run_id: in
                                    days_left=days, forecast=sentence)),
             else_=format_sql(messages.LOW_CREDIT, unit=f.unit, balance=balance,
                              threshold=threshold, forecast=sentence))
-        in_days = {**data, "days_left": days}
-        data_sql = case((and_(with_days, f.quoted), _json({**in_days, **quoted, **run})),
-                        (with_days, _json({**in_days, **run})),
-                        (f.quoted, _json({**data, **quoted, **run})),
-                        else_=_json({**data, **run}))
-    rows = select(text_sql(kind), text_sql(title), message, text_sql(PRIORITIES[kind]),
-                  f.wallet_id, data_sql, f.dedup_key, literal(now, UTCDateTime()),
-                  run["task_run_id"]).order_by(f.wallet_id)
+        data_sql = case((with_days, _json({**data, "days_left": days, **quoted})),
+                        else_=_json({**data, **quoted}))
+    rows = (select(text_sql(kind), text_sql(title), message, text_sql(PRIORITIES[kind]),
+                   f.wallet_id, data_sql, f.dedup_key, literal(now, UTCDateTime()),
+                   quoted["task_run_id"])
+            .select_from(figures.outerjoin(span.table, span.on)).order_by(f.wallet_id))
     stmt = (insert_ignore(session, Notification.__table__)
             .from_select(["type", "title", "message", "priority", "wallet_id", "data", "dedup_key",
                           "created_at", "task_run_id"], rows)
@@ -166,37 +179,33 @@ def insert_alerts(session, kind: str, claimed, now: datetime, *, task_run_id: in
 def _claimed_figures(kind: str, claimed, now: datetime, seq_col: str):
     """The claimed wallets with what their message quotes, as a subquery.
 
-    The claimed wallets and their 30-day spend (a correlated sum over purchases) are a
-    materialized CTE, so the spend runs once per wallet: inlined, the days-left text, the
-    forecast and the JSON would each evaluate it again. Money is in cents; `tenths` (days
-    left × 10) is NULL unless the wallet is in days mode with purchases. The forecast
-    (services/forecast/sql.py) joins the calendar span holding the run-out: `quoted` says
-    whether there is one to quote (purchases, some credit, under QUOTE_DAYS of it).
+    A materialized CTE makes each costly value once per wallet, and the words, the calendar
+    seek and the JSON then read it as a column: the run-out second (forecast/sql.py
+    runs_out_sql: the stored credit_seconds, or where that expired a correlated sum over the
+    wallet's purchases), and in days mode the 30-day spend (the same sum, for the few wallets
+    in days mode only). Money is in cents; `tenths` (days left × 10) is NULL unless the
+    wallet is in days mode with purchases; `runs_out` is NULL when there is nothing to quote
+    (no purchases, no credit, or QUOTE_DAYS of it or more).
     """
     w = Wallet.__table__.c
     u, e = Unit.__table__.c, Estate.__table__.c
     # A cast, not a type: PostgreSQL's sum() of bigint is numeric, and numeric division
     # would not be the integer division days_left_tenths_sql relies on.
+    spend = cast(spend_30d_sql(now), BigInteger)
     inner = (select(w.id.label("wallet_id"), type_coerce(w.balance, BigInteger).label("balance"),
                     type_coerce(w.low_balance_threshold, BigInteger).label("threshold"),
                     (u.number + ", " + e.name).label("unit"),
                     (text_sql(f"{kind}:") + cast(w.id, String) + ":" + cast(w[seq_col], String)
-                     ).label("dedup_key"),
-                    u.estate_id, w.alert_mode, cast(spend_30d_sql(now), BigInteger).label("spend"))
+                     ).label("dedup_key"), u.estate_id,
+                    case((w.alert_mode == "days", spend), else_=None).label("spend"),
+                    forecast_sql.runs_out_sql(now).label("runs_out"))
              .select_from(Wallet.__table__.join(Unit.__table__, u.id == w.unit_id)
                           .join(Estate.__table__, e.id == u.estate_id))
              .where(claimed).cte(f"claimed_{kind}").prefix_with("MATERIALIZED"))
     c = inner.c
-    now_s = forecast_sql.now_seconds(now)
-    runs_out = now_s + forecast_sql.quoted_seconds(c.balance, c.spend)
-    span = forecast_sql.span_at(c.estate_id, runs_out)
-    texts = forecast_sql.forecast_texts(runs_out, span, now_s)
-    tenths = case((and_(c.alert_mode == "days", c.spend > 0),
-                   days_left_tenths_sql(c.balance, c.spend)), else_=None)
-    return (select(c.wallet_id, c.balance, c.threshold, c.unit, c.dedup_key,
-                   tenths.label("tenths"), span.found.label("quoted"),
-                   *(value.label(name) for name, value in texts.items()))
-            .select_from(inner.outerjoin(span.table, span.on)).subquery())
+    tenths = case((c.spend > 0, days_left_tenths_sql(c.balance, c.spend)), else_=None)
+    return (select(c.wallet_id, c.balance, c.threshold, c.unit, c.dedup_key, c.estate_id,
+                   c.runs_out, tenths.label("tenths")).subquery(f"figures_{kind}"))
 
 
 def _json(pairs: dict) -> json_object:

@@ -62,15 +62,12 @@ def insert_depleted(session, claimed, now: datetime, *, task_run_id: int | None)
     now_s = forecast_sql.now_seconds(now)
     span = forecast_sql.span_at(inner.c.estate_id, now_s)
     texts = forecast_sql.forecast_texts(now_s, span, now_s)
-    friendly = and_(span.found, texts["friendly"])
-    supply = case((friendly, format_sql(messages.DEPLETED_FRIENDLY,
-                                        supply_until=texts["supply_local"])),
+    supply = case((texts["friendly"], format_sql(messages.DEPLETED_FRIENDLY,
+                                                 supply_until=texts["supply_local"])),
                   else_=text_sql(messages.DEPLETED_NOW))
     run_id = cast(literal(task_run_id), Integer)
-    data = {"wallet_id": inner.c.wallet_id, "balance": money_text(inner.c.balance)}
-    held = {"supply_until": texts["supply_until"], "supply_until_local": texts["supply_local"]}
-    data_sql = case((friendly, _json({**data, **held, "task_run_id": run_id})),
-                    else_=_json({**data, "task_run_id": run_id}))
+    data_sql = _json({"wallet_id": inner.c.wallet_id, "balance": money_text(inner.c.balance),
+                      "supply_until": span.supply_until, "task_run_id": run_id})
     rows = (select(text_sql(KIND), text_sql(messages.CREDIT_DEPLETED_TITLE),
                    format_sql(messages.CREDIT_DEPLETED, unit=inner.c.unit, supply=supply),
                    text_sql(PRIORITIES[KIND]), inner.c.wallet_id, data_sql, inner.c.dedup_key,
