@@ -15,6 +15,7 @@ from dashboard import events
 from dashboard.db import write_transaction
 from dashboard.models import TaskRun, utcnow
 from dashboard.services.accounts import sessions as login_sessions
+from dashboard.services.forecast import sql as forecast_sql
 from dashboard.services.notifications import retention
 from dashboard.services.payments.notices import notify_transaction
 from dashboard.services.payments.sweep import unnotified_transactions
@@ -63,7 +64,8 @@ def check_wallet_after_transaction(self, wallet_id: int, transaction_id: int | N
     """Low or critical credit alert for one wallet right after a transaction."""
     with task_session() as session:
         with write_transaction(session):  # see _notify_transaction
-            passes = credit_alerts.check_wallet(session, wallet_id, utcnow())
+            passes = credit_alerts.check_wallet(session, wallet_id, utcnow(),
+                                                tz=cfg().CELERY_TIMEZONE)
         ids = [i for p in passes.values() for i in p.notification_ids]
         events.publish_notifications(session, ids)
         events.publish_wallet(session, wallet_id)
@@ -110,4 +112,14 @@ def prune_old_data():
     with task_session() as session:
         pruned = retention.prune(session, utcnow(), notification_days=days, task_run_days=days)
         sessions = login_sessions.prune(session, utcnow(), days=days)
-        return {**pruned.__dict__, "sessions": sessions}
+        with write_transaction(session):
+            spans = forecast_sql.prune_calendars(session, utcnow())
+        return {**pruned.__dict__, "sessions": sessions, "calendar_spans": spans}
+
+
+@shared_task(name="refresh_forecasts")
+def refresh_forecasts():
+    """Make again the run-out sort keys whose oldest purchase left the 30-day window (and
+    those never made), in batches (services/forecast/sql.py)."""
+    with task_session() as session:
+        return {"refreshed": forecast_sql.refresh_forecasts(session, utcnow())}

@@ -19,7 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import Base
-from .types import EpochTime, Money
+from .types import EpochTime, Money, UTCDateTime
 
 
 class Estate(Base):
@@ -56,6 +56,8 @@ class Estate(Base):
     meter_silent_hours: Mapped[int] = mapped_column(Integer, default=48, server_default="48")
     # How far ahead the estate's calendar_spans reach (None: not made yet, or settings changed).
     calendar_until: Mapped[datetime | None] = mapped_column(EpochTime())
+    # When its last operators' digest was made (the next one counts what is new since).
+    digest_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     units: Mapped[list[Unit]] = relationship(back_populates="estate")
 

@@ -56,6 +56,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('meter_silent_hours', sa.Integer(), server_default='48',
                                       nullable=False))
         batch_op.add_column(sa.Column('calendar_until', sa.BigInteger(), nullable=True))
+        batch_op.add_column(sa.Column('digest_at', TIME, nullable=True))
     with op.batch_alter_table('meters', schema=None) as batch_op:
         batch_op.add_column(sa.Column('silent_since', TIME, nullable=True))
         batch_op.create_index('ix_meters_silent_unit', ['unit_id'], sqlite_where=SILENT,
@@ -95,7 +96,7 @@ def downgrade() -> None:
                             postgresql_where=SILENT)
         batch_op.drop_column('silent_since')
     with op.batch_alter_table('estates', schema=None) as batch_op:
-        for column in ('calendar_until', 'meter_silent_hours', 'friendly_holidays',
+        for column in ('digest_at', 'calendar_until', 'meter_silent_hours', 'friendly_holidays',
                        'friendly_weekends', 'friendly_end', 'friendly_start', 'friendly_hours',
                        'timezone'):
             batch_op.drop_column(column)

@@ -49,13 +49,15 @@ def _default_on(kind_col, channel_col):
     return or_(*terms) if terms else false()
 
 
-def insert_outside(session, recipients, first_id: int, last_id: int, now: datetime) -> None:
+def insert_outside(session, recipients, first_id: int, last_id: int, now: datetime, *,
+                   by_wallet: bool = True) -> None:
     """Make the email and SMS deliveries of notifications first_id..last_id.
 
     `recipients` is the select of (wallet_id, user_id) pairs the in-app deliveries use
-    (notifications.recipients_query), with the person of each joined here for the address.
-    Re-running is harmless: the (notification, user, channel) unique constraint skips rows
-    that exist.
+    (notifications.recipients_query), with the person of each joined here for the address;
+    with `by_wallet` False it is a select of user_id alone, and every notification goes to
+    every one of them (the operators' types). Re-running is harmless: the (notification,
+    user, channel) unique constraint skips rows that exist.
     """
     people = (recipients.add_columns(Person.email.label("email"), Person.phone.label("phone"))
               .join(Person, Person.id == User.person_id).subquery("r"))
@@ -68,7 +70,7 @@ def insert_outside(session, recipients, first_id: int, last_id: int, now: dateti
         select(n.id.label("notification_id"), people.c.user_id, ch.c.channel,
                address.label("address"))
         .select_from(Notification.__table__)
-        .join(people, people.c.wallet_id == n.wallet_id)
+        .join(people, people.c.wallet_id == n.wallet_id if by_wallet else true())
         .join(ch, true())
         .outerjoin(cp, and_(cp.c.user_id == people.c.user_id, cp.c.type == n.type))
         .where(n.id.between(first_id, last_id), wanted == literal(True))
@@ -85,3 +87,10 @@ def insert_outside(session, recipients, first_id: int, last_id: int, now: dateti
         ["notification_id", "user_id", "channel", "address", "status", "error", "attempts",
          "created_at"], source)
     session.execute(stmt)
+
+
+def operators_query():
+    """The operators (active accounts) an operators' notification may go to by email or
+    SMS, as a select of user_id."""
+    return select(User.id.label("user_id")).where(User.role == "operator",
+                                                  User.active.is_(True))

@@ -28,6 +28,7 @@ from sqlalchemy import (
     update,
 )
 
+from ...db import write_transaction
 from ...models import CalendarSpan, Estate, Transaction, Wallet
 from ...models.types import UTCDateTime, epoch
 from ..sqlfuncs import add_hours, clock_text, insert_ignore
@@ -215,6 +216,19 @@ def refresh_credit_seconds(session, now: datetime, limit: int = 20_000) -> int:
                                                             literal(now, UTCDateTime())),
                                               24 * SPEND_WINDOW_DAYS))
         .returning(w.c.id)).all())
+
+
+def refresh_forecasts(session, now: datetime, *, batch: int = 20_000, batches: int = 50) -> int:
+    """refresh_credit_seconds in batches, each its own write transaction (short locks), until
+    none is due or `batches` ran; how many were made (beat's refresh_forecasts)."""
+    made = 0
+    for _ in range(batches):
+        with write_transaction(session):
+            done = refresh_credit_seconds(session, now, limit=batch)
+        made += done
+        if done < batch:
+            break
+    return made
 
 
 def credit_seconds_sql(balance_cents, spend_cents):

@@ -9,7 +9,7 @@ from ...models import Notification, NotificationDelivery, Occupancy, User, Walle
 from ...models.types import UTCDateTime
 from .. import webhooks
 from ..sqlfuncs import insert_ignore
-from .messages import PRIORITIES
+from .messages import OPERATOR_TYPES, PRIORITIES
 
 IN_APP = "in_app"
 
@@ -34,14 +34,18 @@ def store(session, rows: list[dict]) -> list[int]:
     whatever the number of rows: the insert and the deliveries. ON CONFLICT DO NOTHING skips
     a key stored before (a task delivered twice, a claim re-read) or by a racing writer, and
     RETURNING names only the rows this insert made, so a repeat is never reported (and
-    published) as new.
+    published) as new. The rows are all residents' types or all operators' (OPERATOR_TYPES).
     """
     if not rows:
         return []
+    kinds = {row["type"] for row in rows}
+    operators = bool(kinds & set(OPERATOR_TYPES))
+    if operators and kinds - set(OPERATOR_TYPES):
+        raise ValueError("store residents' and operators' notifications apart")
     stmt = insert_ignore(session, Notification.__table__).returning(Notification.__table__.c.id)
     ids = sorted(session.scalars(stmt, rows))
     if ids:
-        deliver(session, ids[0], ids[-1])
+        deliver(session, ids[0], ids[-1], operators=operators)
     return ids
 
 
@@ -56,21 +60,31 @@ def recipients_query(today):
     )
 
 
-def deliver(session, first_id: int, last_id: int, *, now: datetime | None = None) -> None:
+def deliver(session, first_id: int, last_id: int, *, now: datetime | None = None,
+            operators: bool = False) -> None:
     """Create the deliveries of notifications first_id..last_id, set-based: in-app (made
     `sent`: stored, and pushed once the caller commits) and, in the same transaction, email
     and SMS by the recipients' preferences and addresses (services/channels/rows.py), which
     the deliveries queue then sends, and their notification.created webhook messages
     (services/webhooks).
 
+    The recipients are the residents of each notification's wallet, or with `operators` (the
+    operators' types, OPERATOR_TYPES) the operators: no in-app rows for them (staff see
+    every notification and keep no read state), email and SMS by their choices and addresses
+    (the digest by email, DESIGN).
+
     Re-running is harmless: the (notification, user, channel) unique constraint skips
     deliveries that exist, so another writer's notifications in the range are also safe. The
     same constraint skips a pair that two occupancies would yield twice, so no DISTINCT
     (and no temporary B-tree to sort a scan chunk's rows) is needed.
     """
-    from ..channels.rows import insert_outside  # channels reads notification types
+    from ..channels.rows import insert_outside, operators_query  # channels reads the types
 
     now = now or utcnow()
+    if operators:
+        insert_outside(session, operators_query(), first_id, last_id, now, by_wallet=False)
+        webhooks.notifications_created(session, first_id, last_id, now)
+        return
     stamp = literal(now, UTCDateTime())
     recipients = recipients_query(now.date()).subquery()
     source = (
@@ -100,10 +114,12 @@ def recipient_ids(session, notification_ids: list[int]) -> dict[int, list[int]]:
     return result
 
 
-def resolve_credit_alerts(session, wallet_id: int, now: datetime) -> list[int]:
-    """Mark the wallet's open low/critical alerts resolved; returns their ids."""
+def resolve_credit_alerts(session, wallet_id: int, now: datetime,
+                          kinds: tuple[str, ...] = ("low_credit", "critical_credit")
+                          ) -> list[int]:
+    """Mark the wallet's open alerts of `kinds` (low/critical credit) resolved; their ids."""
     open_alert = and_(Notification.wallet_id == wallet_id, Notification.resolved_at.is_(None),
-                      Notification.type.in_(("low_credit", "critical_credit")))
+                      Notification.type.in_(kinds))
     ids = list(session.scalars(select(Notification.id).where(open_alert)))
     if ids:
         session.execute(update(Notification).where(Notification.id.in_(ids))

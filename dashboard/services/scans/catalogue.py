@@ -19,14 +19,15 @@ from zoneinfo import ZoneInfo
 
 from celery.schedules import crontab
 
-from ...models import Meter, Notification, Wallet
-from . import credit_alerts, high_usage
+from ...models import Estate, Meter, Notification, Wallet
+from . import credit_alerts, digests, high_usage, silent_meters
 
 #: What a scan can walk: the table whose ids are cut into chunks, and the notification column
 #: that ties a notification to a row of it (a chunk's notifications are found by it).
 WALKS = {
     "wallets": (Wallet, Notification.wallet_id),
     "meters": (Meter, Notification.meter_id),
+    "estates": (Estate, Notification.data["estate_id"].as_integer()),
 }
 
 
@@ -65,6 +66,10 @@ SCANS: dict[str, Scan] = _table(
          credit_alerts.credit_pass),
     Scan("analyze_high_usage", "high_usage", "meters", crontab(hour=7, minute=0),
          "Daily at 07:00", high_usage.usage_pass),
+    Scan("send_operator_digests", "operator_digest", "estates", crontab(hour=7, minute=30),
+         "Daily at 07:30", digests.digest_pass),
+    Scan("check_silent_meters", "meter_silent", "meters", crontab(hour=8, minute=0),
+         "Daily at 08:00", silent_meters.silent_pass),
 )
 
 #: Beat's other entries: task name → schedule (no run history, no trigger argument).
@@ -79,6 +84,8 @@ HOUSEKEEPING: dict[str, crontab | timedelta] = {
     "expire_payments": crontab(minute="*"),
     "sweep_webhooks": timedelta(seconds=5),
     "prune_webhooks": crontab(hour=3, minute=45),
+    # Run-out sort keys whose oldest purchase left the 30-day window (services/forecast).
+    "refresh_forecasts": crontab(minute="*/10"),
 }
 #: The test-only entry sent every BEAT_PROBE_SECONDS when that is set: tests count its
 #: deliveries to show that two beats fire each entry once.
