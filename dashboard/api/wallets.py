@@ -21,6 +21,7 @@ from ..services.payments import (
     transactions,
 )
 from ..services.serialize import transaction_json, wallet_json
+from ..services.wallets.search import FLAGS
 from .helpers import int_arg, listing, refuse_viewers, signed_in
 from .payments import payment_payload
 from .schemas import (
@@ -58,6 +59,7 @@ LIST_PARAMS = [
           f"(the first {wallets.SEARCH_LENGTH} characters)."),
     query("sort", enum(wallets.SORTS, default="id")),
     query("estate_id", {"type": "integer", "minimum": 0, "maximum": MAX_ID}),
+    query("flag", enum(FLAGS), "zero: wallets at zero; silent: wallets with a silent meter."),
     LIMIT, query("cursor", {"type": "string", "pattern": wallets.CURSOR_PATTERN},
                  "The next_cursor of the previous page (with the same sort).")]
 PAID = {201: (ref("TransactionResult"), "Created"),
@@ -94,12 +96,12 @@ def wallets_payload(found: list) -> list[dict]:
                     "GetTransactions": _wallet_link("list_transactions")}})
 @signed_in
 def list_wallets():
-    """Wallets the caller may see: ?state=&q=&sort=&estate_id=&limit=&cursor=."""
+    """Wallets the caller may see: ?state=&q=&sort=&estate_id=&flag=&limit=&cursor=."""
     page = wallets.list_wallets(
         Session, current_user, state=request.args.get("state") or None,
         q=request.args.get("q"), sort=request.args.get("sort") or "id",
         estate_id=int_arg("estate_id"), limit=wallets.parse_limit(request.args.get("limit")),
-        cursor=request.args.get("cursor"))
+        cursor=request.args.get("cursor"), flag=request.args.get("flag") or None)
     return jsonify(listing(wallets_payload(page.items), page.next_cursor))
 
 

@@ -11,6 +11,7 @@ from ..services.notifications.log import READ_STATES
 from ..services.notifications.messages import PRIORITY_LEVELS, TYPES
 from ..services.wallets import SORTS
 from ..services.wallets.estates import SCOPES
+from ..services.wallets.search import FLAGS
 
 # Payment methods as the estate office reads them, and as residents do.
 METHOD_LABELS = {"card": "Card", "eft": "EFT", "instant_eft": "Instant EFT", "cash": "Cash",
@@ -36,7 +37,10 @@ ALERT_MODE_LABELS = {"amount": "the balance is below the amount",
 # The resident's alert form says it in the first person.
 RESIDENT_ALERT_MODE_LABELS = {"amount": "When my balance is below my alert level",
                               "days": "When fewer days of credit are left than I choose"}
-SORT_LABELS = {"id": "Number", "balance": "Lowest balance", "-balance": "Highest balance"}
+SORT_LABELS = {"id": "Number", "balance": "Lowest balance", "-balance": "Highest balance",
+               "runs_out": "Cuts out soonest"}
+# The wallet list's extra filters (the operators' digest links to them).
+FLAG_LABELS = {"zero": "Zero balance", "silent": "Silent meter"}
 # The bulk change: every wallet, or only those still on their estate's default threshold.
 SCOPE_LABELS = {"all": "Every wallet", "default": "Only those on the estate default"}
 
@@ -63,7 +67,8 @@ for _labels, _values, _what in (
         (PRIORITY_LABELS, PRIORITY_LEVELS, "priority"), (READ_LABELS, READ_STATES, "read"),
         (ALERT_MODE_LABELS, ALERT_MODES, "alert mode"),
         (RESIDENT_ALERT_MODE_LABELS, ALERT_MODES, "alert mode"),
-        (SORT_LABELS, SORTS, "sort"), (SCOPE_LABELS, SCOPES, "scope"),
+        (SORT_LABELS, SORTS, "sort"), (FLAG_LABELS, FLAGS, "flag"),
+        (SCOPE_LABELS, SCOPES, "scope"),
         # impact_sentences names each state
         (dict.fromkeys(("ok", "low", "critical")), WALLET_STATES, "state")):
     _names_every(_labels, _values, _what)

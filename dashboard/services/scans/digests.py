@@ -24,7 +24,7 @@ from .. import notifications
 from ..forecast import words
 from ..money import money_str
 from ..notifications import messages
-from .silent_meters import silent_meters
+from ..wallets.silence import silent_meters
 
 KIND = "operator_digest"
 DAY = timedelta(hours=24)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import exists, func, or_, select, update
 
 from ...models import Estate, Meter, MeterReading, Unit, Wallet
 from .. import notifications
@@ -106,11 +106,3 @@ def silent_pass(session, kind: str, first: int, last: int, *, now: datetime, tz:
                   "task_run_id": task_run_id}))
     found.notification_ids = notifications.store(session, pending)
     return found
-
-
-def silent_meters():
-    """The condition on meters of those silent: found so by the last check_silent_meters and
-    with no reading since (the wallet list's filter, the pages, the digest)."""
-    newer = exists(select(MeterReading.id).where(MeterReading.meter_id == Meter.id,
-                                                 MeterReading.taken_at > Meter.silent_since))
-    return and_(Meter.silent_since.is_not(None), ~newer)
