@@ -14,7 +14,8 @@ from sqlalchemy import select
 
 from ..models import UTILITIES, UTILITY_UNITS, Estate, Transaction, Unit, Wallet
 from ..services import notifications
-from ..services.forecast import Forecast, FriendlyHours, forecast
+from ..services.forecast import FriendlyHours
+from ..services.forecast.runout import Forecast, forecast
 from ..services.notifications.messages import RESIDENT_TYPES, UTILITY_NAMES, format_quantity
 from ..services.wallets import usage
 from ..services.wallets.state import SPEND_WINDOW_DAYS, days_left, spend_30d

@@ -14,7 +14,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from ...models import Notification, TaskRun, Unit, Wallet, utcnow
-from ..forecast import wallets as forecast_wallets
 from ..forecast.calendar import DEFAULT_ZONE
 from ..serialize import iso, notification_json, task_run_json, wallet_json
 from ..wallets import access as wallet_access
@@ -61,6 +60,9 @@ def _objects(session, event: str, ids: list[int], zone: str) -> dict[int, dict]:
         found = session.scalars(select(TaskRun).where(TaskRun.id.in_(ids)))
         return {r.id: task_run_json(r) for r in found}
     if event == WALLET_STATE_CHANGED:
+        # Here, not at the top: the forecast reads the wallet services, which tell webhooks.
+        from ..forecast import wallets as forecast_wallets
+
         found = list(session.scalars(select(Wallet).where(Wallet.id.in_(ids)).options(
             joinedload(Wallet.unit).joinedload(Unit.estate))))
         residents = wallet_access.residents_of(session, [w.id for w in found])
