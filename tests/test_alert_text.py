@@ -11,8 +11,9 @@ from sqlalchemy import BigInteger, literal, select
 
 from dashboard.models import Notification, Transaction, Wallet
 from dashboard.models.types import epoch
-from dashboard.services.forecast import FriendlyHours, credit_seconds, forecast, quoted
+from dashboard.services.forecast import FriendlyHours
 from dashboard.services.forecast import sql as forecast_sql
+from dashboard.services.forecast.runout import credit_seconds, forecast, quoted
 from dashboard.services.money import format_rand, money_str
 from dashboard.services.notifications import messages
 from dashboard.services.scans import credit_alerts

@@ -5,10 +5,12 @@ import threading
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import func, select
 
 from dashboard.db import SessionFactory
 from dashboard.models import (
+    Estate,
     Meter,
     MeterReading,
     Notification,
@@ -175,3 +177,26 @@ def test_operators_with_an_address_get_it_by_email_residents_never(db, make):
                       .where(NotificationDelivery.notification_id == d.id)).all()
     assert [(r.user_id, r.channel, r.address, r.status) for r in rows] == \
         [(with_address.id, "email", "olga@example.test", "pending")]
+
+
+@pytest.mark.stack
+def test_two_scheduled_deliveries_on_the_worker_make_one_digest_per_estate(stack):
+    """The scheduled task delivered twice at once to the real worker (two beats without the
+    lock, a redelivery): however the runs meet, each estate has one digest for the day."""
+    from celery import Celery
+
+    client = Celery(broker=stack.redis_url, backend=stack.redis_url)
+    try:
+        results = [client.send_task(SCAN, kwargs={"trigger": "schedule"},
+                                    queue="notifications") for _ in range(2)]
+        outcomes = [r.get(timeout=60) for r in results]
+    finally:
+        client.close()
+    assert any(o.get("state") == "succeeded" for o in outcomes), outcomes
+    with stack.session() as s:
+        keys = s.execute(select(Notification.dedup_key, func.count())
+                         .where(Notification.type == "operator_digest")
+                         .group_by(Notification.dedup_key)).all()
+        estates = s.scalar(select(func.count()).select_from(Estate))
+    assert keys and {n for _, n in keys} == {1}
+    assert len(keys) == estates  # every estate of the stack's database, once

@@ -69,8 +69,8 @@ def test_cuts_out_soonest_pages_in_order_and_puts_unknowns_last(client, db, make
 
 
 def test_cursors_of_the_sort_are_checked(client, op):
-    """A cursor of another sort, or a forged one, is a 422 with the error shape."""
-    for cursor in ("30.00_5", "cabc_5", "c-1_5", "c" + "9" * 20 + "_5"):
+    """A forged cursor is a 422 with the error shape, never a 500."""
+    for cursor in ("cabc_5", "c-1_5", "c" + "9" * 20 + "_5", "c1_", "c1_99999999999"):
         r = client.get(f"/api/v1/wallets?sort=runs_out&cursor={cursor}", headers=op)
         assert r.status_code == 422 and "error" in r.get_json(), cursor
     assert client.get("/api/v1/wallets?flag=nope", headers=op).status_code == 422

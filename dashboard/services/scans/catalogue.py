@@ -4,8 +4,11 @@ API (and its OpenAPI document), the pages, the CLI and the benchmarks all read t
 so a new scan is one row here plus its pass function.
 
 A pass is called as `run_pass(session, kind, first, last, *, now, tz, task_run_id)` on the
-ids first..last of the table the scan walks, in the caller's transaction, and returns an
-object with `scanned`, `notified`, `skipped` and `notification_ids`.
+ids first..last of the table the scan walks (wallets, meters or estates), in the caller's
+transaction, and returns an object with `scanned`, `notified`, `skipped` and
+`notification_ids`; `tz` is CELERY_TIMEZONE, the zone of estates without their own. The
+critical-credit pass also makes credit_depleted (scans/depleted.py); the digests walk the
+estates, one digest each per local day.
 
 The housekeeping entries of beat (reaping, pruning, the sweeps, payment expiry, the test
 probe) live beside it in their own table: they are tasks on a schedule, not scans with a run history.

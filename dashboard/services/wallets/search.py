@@ -260,14 +260,13 @@ def list_wallets(session, user: User, *, state: str | None = None, q: str | None
 
 
 def _after(sort: str, values: dict | None) -> tuple | None:
-    """The keyset key a cursor names for `sort` (a cursor of another sort is refused)."""
+    """The keyset key a cursor names for `sort`."""
     if not values:
         return None
     if sort == "runs_out":
-        if "credit" not in values:
-            raise ValidationFailed("Invalid cursor.", fields={
-                "cursor": "Use the next_cursor of a previous page of the same sort."})
-        return (values["credit"], values["id"])
+        # A cursor of another sort carries no seconds: read as 0, as a balance sort reads an
+        # id cursor's missing balance.
+        return (values.get("credit", 0), values["id"])
     if sort == "id":
         return (values["id"],)
     return (Decimal(str(values.get("balance", "0"))), values["id"])
