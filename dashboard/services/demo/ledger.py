@@ -79,7 +79,9 @@ def wallet_and_ledger(rng, wallet_id: int, unit_id: int, tariffs: dict, use: dic
                      w.ts(now - timedelta(days=days_ago, hours=rng.randint(0, 12)))))
         running -= amount
         credit[utility] += amount
+    # In its state for up to four days (the operators' digest counts the newer ones).
+    since = now - timedelta(hours=rng.uniform(1, 96))
     wallet = (wallet_id, unit_id, balance, credit["electricity"], credit["water"],
               credit["solar"], credit["hot_water"], THRESHOLD, mode, 3, 24, state, 0, 0,
-              w.ts(now))
+              w.ts(now), w.ts(since))
     return wallet, rows

@@ -172,7 +172,7 @@ def seed(session, *, wallets: int = 2000, seed: int = 42, now: datetime | None =
 WALLET_COLS = ("id", "unit_id", "balance", "electricity_credit", "water_credit", "solar_credit",
                "hot_water_credit", "low_balance_threshold", "alert_mode", "low_balance_days",
                "alert_frequency_hours", "state", "low_alert_seq", "critical_alert_seq",
-               "updated_at")
+               "updated_at", "state_since")
 TX_COLS = ("id", "wallet_id", "type", "utility", "amount", "units", "balance_before",
            "balance_after", "method", "status", "created_at")
 
