@@ -38,7 +38,7 @@ def purchases(rng, use: dict[str, float], tariffs: dict) -> list[tuple[str, int,
         month = per_day * METERED * float(tariffs[utility]) * 100 * 30 * rng.uniform(0.9, 1.1)
         first = _round_rand(month * rng.uniform(0.4, 0.6))
         bought += [(utility, first, rng.randint(15, 29)),
-                   (utility, _round_rand(month - first), rng.randint(1, 14))]
+                   (utility, _round_rand(month - first), rng.randint(0, 14))]
     return sorted(bought, key=lambda p: -p[2])
 
 
