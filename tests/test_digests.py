@@ -200,3 +200,21 @@ def test_two_scheduled_deliveries_on_the_worker_make_one_digest_per_estate(stack
         estates = s.scalar(select(func.count()).select_from(Estate))
     assert keys and {n for _, n in keys} == {1}
     assert len(keys) == estates  # every estate of the stack's database, once
+
+
+def test_operators_follow_the_digests_links_to_the_filtered_lists(client, auth, db, make):
+    """In the notifications log the digest links to its estate's critical wallets, and that
+    list shows the critical wallets of the estate only."""
+    e = busy_estate(db, make)
+    other = make.wallet("5.00")  # critical, on another estate
+    run_scan(db, SCAN, now=NOW)
+    make.user("operator", email="digest-op@example.test")
+    assert auth.login("digest-op@example.test").status_code == 302
+    log = client.get("/notifications?type=operator_digest").get_data(as_text=True)
+    link = f'href="/wallets?estate={e.id}&amp;state=critical">Critical wallets</a>'
+    assert link in log
+    listed = client.get(f"/wallets?estate={e.id}&state=critical").get_data(as_text=True)
+    critical = db.scalars(select(Wallet.id).join(Unit).where(
+        Unit.estate_id == e.id, Wallet.state == "critical")).all()
+    assert all(f'/wallets/{i}"' in listed for i in critical) and len(critical) == 2
+    assert f'/wallets/{other.id}"' not in listed

@@ -7,6 +7,7 @@ starts, so a new value cannot reach a page without a name.
 from __future__ import annotations
 
 from ..models import ALERT_MODES, TOPUP_METHODS, WALLET_STATES
+from ..services.channels.messages import DIGEST_LINKS
 from ..services.notifications.log import READ_STATES
 from ..services.notifications.messages import PRIORITY_LEVELS, TYPES
 from ..services.wallets import SORTS
@@ -41,6 +42,8 @@ SORT_LABELS = {"id": "Number", "balance": "Lowest balance", "-balance": "Highest
                "runs_out": "Cuts out soonest"}
 # The wallet list's extra filters (the operators' digest links to them).
 FLAG_LABELS = {"zero": "Zero balance", "silent": "Silent meter"}
+# The operators' digest's links, as its email names them.
+DIGEST_LINK_LABELS = DIGEST_LINKS
 # The bulk change: every wallet, or only those still on their estate's default threshold.
 SCOPE_LABELS = {"all": "Every wallet", "default": "Only those on the estate default"}
 
