@@ -17,6 +17,7 @@ from dashboard.dispatch import WALLET_CHECK_HEADER
 from dashboard.models import TaskRun, utcnow
 from dashboard.services import payments
 from dashboard.services.accounts import sessions as login_sessions
+from dashboard.services.forecast import sql as forecast_sql
 from dashboard.services.notifications import retention
 from dashboard.services.scans import credit_alerts
 from dashboard.services.scans import runs as task_runs
@@ -72,7 +73,8 @@ def check_wallet_after_transaction(self, wallet_id: int, transaction_id: int | N
     own by senders that do not ask the notice task for it)."""
     with task_session() as session:
         with write_transaction(session):  # see _follow_up
-            passes = credit_alerts.check_wallet(session, wallet_id, utcnow())
+            passes = credit_alerts.check_wallet(session, wallet_id, utcnow(),
+                                                tz=cfg().CELERY_TIMEZONE)
         ids = [i for p in passes.values() for i in p.notification_ids]
         events.publish_outcome(session, ids, [wallet_id])
         return {"notifications": ids}
@@ -117,4 +119,14 @@ def prune_old_data():
     with task_session() as session:
         pruned = retention.prune(session, utcnow(), notification_days=days, task_run_days=days)
         sessions = login_sessions.prune(session, utcnow(), days=days)
-        return {**pruned.__dict__, "sessions": sessions}
+        with write_transaction(session):
+            spans = forecast_sql.prune_calendars(session, utcnow())
+        return {**pruned.__dict__, "sessions": sessions, "calendar_spans": spans}
+
+
+@shared_task(name="refresh_forecasts")
+def refresh_forecasts():
+    """Make again the run-out sort keys whose oldest purchase left the 30-day window (and
+    those never made), in batches (services/forecast/sql.py)."""
+    with task_session() as session:
+        return {"refreshed": forecast_sql.refresh_forecasts(session, utcnow())}

@@ -223,3 +223,28 @@ def format_sql(template: str, **values) -> ColumnElement:
     for part in parts[1:]:
         result = result + part
     return result
+
+
+class clock_text(FunctionElement):  # noqa: N801
+    """The clock of a local time, from its seconds since 1970 (local): "02:00", to the
+    minute (forecast.words.clock)."""
+
+    type = String()
+    inherit_cache = True
+    name = "clock_text"
+
+
+@compiles(clock_text, "sqlite")
+def _clock_text_sqlite(element, compiler, **kw):
+    """printf of the hour and minute (cheaper than strftime, which parses its format)."""
+    (at,) = (compiler.process(c, **kw) for c in element.clauses)
+    return f"printf('%02d:%02d', (({at}) % 86400) / 3600, (({at}) % 3600) / 60)"
+
+
+@compiles(clock_text, "postgresql")
+def _clock_text_pg(element, compiler, **kw):
+    """lpad of the hour and minute; mod(), not `%`, which psycopg would read as a
+    placeholder."""
+    (at,) = (compiler.process(c, **kw) for c in element.clauses)
+    return (f"(lpad(CAST(mod(({at}), 86400) / 3600 AS TEXT), 2, '0') || ':' || "
+            f"lpad(CAST(mod(({at}), 3600) / 60 AS TEXT), 2, '0'))")

@@ -26,8 +26,9 @@ from ...models import (
 )
 from .. import notifications, webhooks
 from ..errors import Conflict, NotFound, ValidationFailed
+from ..forecast import wallets as forecast_wallets
 from ..money import format_rand, parse_amount
-from ..wallets.state import compute_state, spend_30d
+from ..wallets.state import compute_state
 
 
 @dataclass
@@ -204,9 +205,9 @@ def units_for(session, wallet: Wallet, utility: str, amount: Decimal) -> Decimal
 
 
 def _update_state(session, wallet: Wallet, now: datetime, *, topped_up: bool) -> list[int]:
-    """Store the wallet's new state; a top-up back to `ok` resolves alerts and re-arms them."""
-    # The 30-day spend only counts in days mode (compute_state ignores it otherwise).
-    spend = spend_30d(session, wallet.id, now) if wallet.alert_mode == "days" else Decimal(0)
+    """Store the wallet's new state and run-out sort key; a top-up back to `ok` resolves
+    alerts and re-arms them, and any top-up re-arms credit_depleted."""
+    spend, first_purchase = forecast_wallets.spend_window(session, wallet.id, now)
     state = compute_state(wallet.balance, wallet.low_balance_threshold, wallet.alert_mode,
                           wallet.low_balance_days, spend)
     resolved: list[int] = []
@@ -215,6 +216,13 @@ def _update_state(session, wallet: Wallet, now: datetime, *, topped_up: bool) ->
         resolved = notifications.resolve_credit_alerts(session, wallet.id, now)
         wallet.low_alerted_at = None
         wallet.critical_alerted_at = None
+    if topped_up and wallet.depleted_at is not None and wallet.balance > 0:
+        resolved += notifications.resolve_credit_alerts(session, wallet.id, now,
+                                                        kinds=("credit_depleted",))
+        wallet.depleted_at = None
     webhooks.wallet_state_changed(session, wallet.id, wallet.state, state, now)
+    if state != wallet.state:
+        wallet.state_since = now
     wallet.state = state
+    forecast_wallets.store_sort_key(wallet, spend, first_purchase, now)
     return resolved
