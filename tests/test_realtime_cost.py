@@ -25,8 +25,10 @@ from dashboard.models import Notification
 from tests import provider
 from tests.conftest import private_broker_url
 
-#: Upper bounds: this round's counts, which the code before it (13, 12) did not meet.
-WEB_STATEMENTS = 8
+#: Upper bounds: this round's counts, which the code before it (13, 12) did not meet. The
+#: web's 8 became 10 with the run-out forecast's sort key (issue 15), which every
+#: transaction keeps: a read of the wallet's 30-day spend and a write of the key.
+WEB_STATEMENTS = 10
 WORKER_STATEMENTS = 10
 
 
@@ -114,5 +116,5 @@ def test_a_residents_top_up_and_its_task_stay_within_their_statements(
         Notification.wallet_id == wallet.id)).all()
     assert notices == ["topup_success"]
 
-    assert len(web) <= WEB_STATEMENTS, web
-    assert len(worker) <= WORKER_STATEMENTS, worker
+    assert len(web) <= WEB_STATEMENTS, "\n".join(s[:150] for s in web)
+    assert len(worker) <= WORKER_STATEMENTS, "\n".join(s[:150] for s in worker)
