@@ -9,7 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.expression import FunctionElement
-from sqlalchemy.types import JSON, Float, String
+from sqlalchemy.types import JSON, Date, Float, String
 
 from ..models.types import UTCDateTime
 
@@ -57,6 +57,28 @@ def _epoch_pg(element, compiler, **kw):
     """PostgreSQL: extract(epoch)."""
     (ts,) = list(element.clauses)
     return f"extract(epoch from {compiler.process(ts, **kw)})"
+
+
+class utc_date(FunctionElement):  # noqa: N801
+    """The UTC calendar date of a timestamp, as a Date column stores it."""
+
+    type = Date()
+    inherit_cache = True
+    name = "utc_date"
+
+
+@compiles(utc_date, "sqlite")
+def _utc_date_sqlite(element, compiler, **kw):
+    """Timestamps are UTC text 'YYYY-MM-DD HH:MM:SS.ffffff'; a Date is its first ten characters."""
+    (ts,) = list(element.clauses)
+    return f"substr({compiler.process(ts, **kw)}, 1, 10)"
+
+
+@compiles(utc_date, "postgresql")
+def _utc_date_pg(element, compiler, **kw):
+    """The timestamp read on a UTC wall clock, cut to its date."""
+    (ts,) = list(element.clauses)
+    return f"CAST(timezone('UTC', {compiler.process(ts, **kw)}) AS DATE)"
 
 
 def insert_ignore(session, table):

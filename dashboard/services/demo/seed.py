@@ -14,9 +14,10 @@ from decimal import Decimal
 from sqlalchemy import column, func, select, table, text
 
 from ...db import Base
-from ...models import UTILITIES, Estate, User, Wallet
+from ...models import UTILITIES, Estate, MeterReading, User, Wallet
 from ...models.user import hash_password
 from ..scans.credit_alerts import refresh_states
+from ..wallets import usage_days
 
 DEMO_LOGINS = {
     "operator@example.com": ("demo-operator", "operator"),
@@ -100,8 +101,10 @@ def _next_id(session, name: str) -> int:
 
 
 def seed(session, *, wallets: int = 2000, seed: int = 42, now: datetime | None = None,
-         reset_first: bool = False, password_hasher=hash_password) -> SeedResult:
-    """Create demo data for `wallets` units (and the demo logins if missing); caller commits."""
+         reset_first: bool = False, password_hasher=hash_password,
+         reading_units: int = READING_UNITS) -> SeedResult:
+    """Create demo data for `wallets` units (and the demo logins if missing); caller commits.
+    The first `reading_units` units get meter readings (the benchmarks seed their own)."""
     now = (now or datetime.now(timezone.utc)).replace(microsecond=0)
     rng = random.Random(seed)
     if reset_first:
@@ -133,7 +136,7 @@ def seed(session, *, wallets: int = 2000, seed: int = 42, now: datetime | None =
         wallet, ledger = _wallet_and_ledger(rng, wallet_id, unit_id, tariffs, now, w, tid0 + len(txs))
         wallet_rows.append(wallet)
         txs.extend(ledger)
-        if i < READING_UNITS:
+        if i < reading_units:
             for meter in meters[-4:]:
                 if meter[2] in DAILY_USE:
                     readings.extend(_readings(rng, rid0 + len(readings), meter[0], meter[2],
@@ -145,6 +148,7 @@ def seed(session, *, wallets: int = 2000, seed: int = 42, now: datetime | None =
     w.write("meters", ("id", "unit_id", "utility", "serial"), meters)
     w.write("meter_readings", ("id", "meter_id", "reading", "consumption", "taken_at",
                                "is_replacement", "created_at"), readings)
+    usage_days.fill(session, MeterReading.meter_id >= mid0)  # the new meters' daily usage
     w.write("wallets", WALLET_COLS, wallet_rows)
     w.write("transactions", TX_COLS, txs)
     _demo_users(session, w, uid0 if wallets else None, password_hasher, now)

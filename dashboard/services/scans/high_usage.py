@@ -4,12 +4,17 @@ A meter is flagged when its consumption over the last 24 h is more than 50% abov
 daily consumption over the 30 days before, and it has at least 7 days of history. Consumption
 is the per-reading delta (never the cumulative register), so a replaced meter whose register
 restarts at zero does not look like a spike or a negative day.
+
+A pass reads the meters' daily usage first (usage_filter), which rules out nearly every meter
+without touching its readings; the few it cannot rule out are judged from their readings by
+the rule below, so what is flagged is exactly what the readings say.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func, select
@@ -17,6 +22,7 @@ from sqlalchemy import case, func, select
 from ...models import Estate, Meter, MeterReading, Unit, Wallet
 from .. import notifications
 from ..notifications import messages
+from .usage_filter import candidates
 
 WINDOW = timedelta(hours=24)
 BASELINE = timedelta(days=30)
@@ -66,16 +72,19 @@ def is_high(last_24h: Decimal, baseline: Decimal, first_at: datetime, now: datet
     history = window_start - first_at
     if history < MIN_HISTORY:
         return False, Decimal(0)
-    days = Decimal(min(history, BASELINE).total_seconds()) / Decimal(86400)
-    average = (baseline / days).quantize(Decimal("0.001"))
+    # Exactly (fractions of whole microseconds), then rounded half to even to 0.001: Decimal
+    # division rounds at 28 digits, which could tip a tie the other way.
+    days = Fraction(min(history, BASELINE) // timedelta(microseconds=1), 86_400_000_000)
+    exact = round(Fraction(baseline) / days, 3)
+    average = (Decimal(exact.numerator) / exact.denominator).quantize(Decimal("0.001"))
     return (average > 0 and last_24h > average * THRESHOLD), average
 
 
 def analyze(session, where, now: datetime, *, tz: str = "Africa/Johannesburg",
             task_run_id: int | None = None) -> UsageFindings:
-    """Flag and notify high usage for the meters matching `where` (a condition on meters)."""
+    """Flag and notify high usage for the meters matching `where` (a condition on meters),
+    judged from their readings; `scanned` is left to the caller."""
     found = UsageFindings()
-    found.scanned = session.scalar(select(func.count()).select_from(Meter).where(where)) or 0
     usage = usage_query(where, now).subquery()
     rows = session.execute(
         select(usage, Meter.utility, Meter.serial, Wallet.id, Unit.number, Estate.name)
@@ -106,4 +115,9 @@ def usage_pass(session, kind: str, first: int, last: int, *, now: datetime, tz: 
                task_run_id: int | None = None) -> UsageFindings:
     """One chunk of the high-usage scan: the meters with ids first..last (`kind` is always
     high_usage; every pass takes it, see the catalogue)."""
-    return analyze(session, Meter.id.between(first, last), now, tz=tz, task_run_id=task_run_id)
+    maybe = candidates(first, last, now, window=WINDOW, baseline=BASELINE,
+                       min_history=MIN_HISTORY, threshold=THRESHOLD)
+    found = analyze(session, Meter.id.in_(maybe), now, tz=tz, task_run_id=task_run_id)
+    found.scanned = session.scalar(select(func.count()).select_from(Meter)
+                                   .where(Meter.id.between(first, last))) or 0
+    return found
