@@ -47,31 +47,35 @@ class MeterReading(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-class MeterDailyUsage(Base):
-    """One meter's readings of one UTC day, summed: what the high-usage scan reads instead of
-    the readings themselves (services/wallets/usage_days.py keeps it, scans/usage_filter.py
-    reads it).
+class MeterUsage(Base):
+    """Where one meter's usage stands: what the high-usage scan reads instead of its readings,
+    one row per meter (services/wallets/recent_usage.py keeps it, scans/usage_filter.py reads
+    it).
 
-    `cumulative` is the meter's consumption from its first reading to the end of this day, so
-    the consumption between two days is a difference of two rows. The first and last reading
-    of the day (time and consumption) bound the running total at any moment inside the day,
-    exactly when the day has at most two readings. `next_day` is the meter's next day with a
-    reading (None on its latest row), `first_day` its first ever.
-
-    Clustered by (day, meter_id) on SQLite (no rowid), so one day of a range of meters is one
-    contiguous read.
+    `total` is all the meter's consumption up to its latest reading, whose UTC day is `day`.
+    For that day and the one before it (`prior_*`, None when nothing was read then): the
+    consumption and the first and last reading (time, and the first's and last's
+    consumption), which bound the running total at any moment of the day, exactly when the
+    day had at most two readings. `total_at_30` and `total_at_31` are the running total at
+    the end of the day 30 and 31 days before `day`; `first_day` is the day of the first
+    reading.
     """
 
-    __tablename__ = "meter_daily_usage"
-    __table_args__ = {"sqlite_with_rowid": False}
+    __tablename__ = "meter_usage"
 
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
-    meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"), primary_key=True)
+    meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"), primary_key=True,
+                                          autoincrement=False)
+    day: Mapped[date] = mapped_column(Date)
+    total: Mapped[Decimal] = mapped_column(Quantity())
     consumption: Mapped[Decimal] = mapped_column(Quantity())
-    cumulative: Mapped[Decimal] = mapped_column(Quantity())
     first_at: Mapped[datetime] = mapped_column(UTCDateTime())
     first_consumption: Mapped[Decimal] = mapped_column(Quantity())
     last_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_consumption: Mapped[Decimal] = mapped_column(Quantity())
+    prior_consumption: Mapped[Decimal | None] = mapped_column(Quantity())
+    prior_first_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    prior_first_consumption: Mapped[Decimal | None] = mapped_column(Quantity())
+    prior_last_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    total_at_30: Mapped[Decimal] = mapped_column(Quantity())
+    total_at_31: Mapped[Decimal] = mapped_column(Quantity())
     first_day: Mapped[date] = mapped_column(Date)
-    next_day: Mapped[date | None] = mapped_column(Date)

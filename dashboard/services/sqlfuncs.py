@@ -81,6 +81,28 @@ def _utc_date_pg(element, compiler, **kw):
     return f"CAST(timezone('UTC', {compiler.process(ts, **kw)}) AS DATE)"
 
 
+class add_days(FunctionElement):  # noqa: N801
+    """`date + days`, `days` a whole number known when the statement is written."""
+
+    type = Date()
+    inherit_cache = True
+    name = "add_days"
+
+
+@compiles(add_days, "sqlite")
+def _add_days_sqlite(element, compiler, **kw):
+    """date() with a modifier keeps the 'YYYY-MM-DD' text a Date column stores."""
+    day, days = list(element.clauses)
+    return f"date({compiler.process(day, **kw)}, '{int(days.value):+d} days')"
+
+
+@compiles(add_days, "postgresql")
+def _add_days_pg(element, compiler, **kw):
+    """date + integer is a date."""
+    day, days = list(element.clauses)
+    return f"({compiler.process(day, **kw)} + {int(days.value)})"
+
+
 def insert_ignore(session, table):
     """An INSERT that skips rows clashing with a unique constraint (ON CONFLICT DO NOTHING)."""
     dialect = session.get_bind().dialect.name

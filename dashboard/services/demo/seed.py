@@ -17,7 +17,7 @@ from ...db import Base
 from ...models import UTILITIES, Estate, MeterReading, User, Wallet
 from ...models.user import hash_password
 from ..scans.credit_alerts import refresh_states
-from ..wallets import usage_days
+from ..wallets import recent_usage
 
 DEMO_LOGINS = {
     "operator@example.com": ("demo-operator", "operator"),
@@ -148,7 +148,7 @@ def seed(session, *, wallets: int = 2000, seed: int = 42, now: datetime | None =
     w.write("meters", ("id", "unit_id", "utility", "serial"), meters)
     w.write("meter_readings", ("id", "meter_id", "reading", "consumption", "taken_at",
                                "is_replacement", "created_at"), readings)
-    usage_days.fill(session, MeterReading.meter_id >= mid0)  # the new meters' daily usage
+    recent_usage.fill(session, MeterReading.meter_id >= mid0)  # the new meters' usage rows
     w.write("wallets", WALLET_COLS, wallet_rows)
     w.write("transactions", TX_COLS, txs)
     _demo_users(session, w, uid0 if wallets else None, password_hasher, now)

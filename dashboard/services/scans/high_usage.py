@@ -5,7 +5,7 @@ daily consumption over the 30 days before, and it has at least 7 days of history
 is the per-reading delta (never the cumulative register), so a replaced meter whose register
 restarts at zero does not look like a spike or a negative day.
 
-A pass reads the meters' daily usage first (usage_filter), which rules out nearly every meter
+A pass reads each meter's recent usage first (usage_filter), which rules out nearly every meter
 without touching its readings; the few it cannot rule out are judged from their readings by
 the rule below, so what is flagged is exactly what the readings say.
 """

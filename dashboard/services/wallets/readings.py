@@ -11,7 +11,7 @@ from ...db import write_transaction
 from ...models import Meter, MeterReading
 from ..errors import NotFound, ValidationFailed
 from ..patterns import SPACE
-from .usage_days import add_reading
+from .recent_usage import add_reading
 
 MAX_READING = Decimal("999999999.999")
 READING_PLACES = 3  # a register shows thousandths of a kWh or kL
@@ -85,8 +85,8 @@ def record_reading(session, meter_id: int, reading, taken_at=None, *, now: datet
 
     A reading below the previous one is refused unless flagged as a meter replacement, in
     which case the new register counts from zero (consumption = the new reading). A reading
-    not newer than the meter's last is refused too, so its daily usage (usage_days) only ever
-    grows at the end.
+    not newer than the meter's last is refused too, so its recent usage (recent_usage) only
+    ever moves forward.
     """
     value = parse_reading(reading)
     taken = parse_time(taken_at, now)
@@ -113,6 +113,5 @@ def record_reading(session, meter_id: int, reading, taken_at=None, *, now: datet
         row = MeterReading(meter_id=meter_id, reading=value, consumption=consumption,
                            taken_at=taken, is_replacement=is_replacement, created_at=now)
         session.add(row)
-        add_reading(session, meter_id, taken, consumption,
-                    last.taken_at if last is not None else None)
+        add_reading(session, meter_id, taken, consumption)
     return row
