@@ -54,12 +54,11 @@ def test_a_meter_read_on_two_days(db, make):
                    (day3 + timedelta(hours=6), "113.25"), (day3 + timedelta(hours=7), "114")])
     assert row(db, m.id) == {
         "meter_id": m.id, "day": date(2026, 3, 3), "total": D("14.000"),
-        "consumption": D("4.000"), "first_at": day3 + timedelta(hours=6),
-        "first_consumption": D("3.250"), "last_at": day3 + timedelta(hours=7),
-        "last_consumption": D("0.750"), "prior_consumption": D("10.000"),
+        "total_at_1": D("10.000"), "total_at_2": D(0), "total_at_30": D(0), "total_at_31": D(0),
+        "first_at": day3 + timedelta(hours=6), "first_consumption": D("3.250"),
+        "last_at": day3 + timedelta(hours=7), "last_consumption": D("0.750"),
         "prior_first_at": day2 + timedelta(hours=1), "prior_first_consumption": D("0.000"),
-        "prior_last_at": day2 + timedelta(hours=23, minutes=59), "total_at_30": D(0),
-        "total_at_31": D(0), "first_day": date(2026, 3, 2)}
+        "prior_last_at": day2 + timedelta(hours=23, minutes=59), "first_day": date(2026, 3, 2)}
     assert rebuilt(db, m.id) == row(db, m.id)
 
 
@@ -72,8 +71,10 @@ def test_a_gap_forgets_the_day_before_and_keeps_the_totals_a_month_back(db, make
     record(db, m, points + [(START + timedelta(days=43, hours=4), 500)])
     got = row(db, m.id)
     assert got["day"] == date(2026, 4, 13) and got["prior_first_at"] is None
-    # Days 12 and 13 after START end with totals of 120 and 130 (10 a day from day 1).
+    # Days 12 and 13 after START end with totals of 120 and 130 (10 a day from day 1); the
+    # last reading before the gap, on day 39, leaves 390.
     assert (got["total_at_31"], got["total_at_30"]) == (D("120.000"), D("130.000"))
+    assert got["total_at_1"] == got["total_at_2"] == D("390.000")
     assert got == rebuilt(db, m.id)
 
 
@@ -84,8 +85,9 @@ def test_days_are_utc_days(db, make):
     record(db, m, [(datetime(2026, 3, 1, 23, 30, tzinfo=timezone.utc), "1"),
                    (datetime(2026, 3, 2, 0, 30, tzinfo=timezone.utc), "2")])
     got = row(db, m.id)
-    assert (got["day"], got["first_day"], got["prior_consumption"]) == (
-        date(2026, 3, 2), date(2026, 3, 1), D(0))
+    assert (got["day"], got["first_day"], got["prior_first_at"], got["total_at_1"]) == (
+        date(2026, 3, 2), date(2026, 3, 1), datetime(2026, 3, 1, 23, 30, tzinfo=timezone.utc),
+        D(0))
 
 
 def test_replacement_counts_the_new_register(db, make):
@@ -95,8 +97,8 @@ def test_replacement_counts_the_new_register(db, make):
     record(db, m, [(START, "48210"), (START + timedelta(hours=5), "48220"),
                    (START + timedelta(hours=6), "4.5", True)])
     got = row(db, m.id)
-    assert (got["total"], got["consumption"], got["last_consumption"]) == (
-        D("14.500"), D("14.500"), D("4.500"))
+    assert (got["total"], got["total_at_1"], got["last_consumption"]) == (
+        D("14.500"), D(0), D("4.500"))
 
 
 @pytest.mark.parametrize("late", [timedelta(hours=-1), timedelta(0)])
@@ -160,11 +162,11 @@ def test_readings_one_by_one_give_the_row_of_a_rebuild(db, make, plans):
             used = [(r.taken_at, r.consumption) for r in db.execute(
                 select(MeterReading.taken_at, MeterReading.consumption)
                 .where(MeterReading.meter_id == m.id))]
-            end = datetime.combine(got["day"] - timedelta(days=30), datetime.min.time(),
-                                   timezone.utc)
+            start = datetime.combine(got["day"], datetime.min.time(), timezone.utc)
             assert got["total"] == sum(c for _, c in used)
-            assert got["total_at_30"] == sum(c for t, c in used if t < end + timedelta(days=1))
-            assert got["total_at_31"] == sum(c for t, c in used if t < end)
+            for n in (1, 2, 30, 31):
+                end = start - timedelta(days=n - 1)
+                assert got[f"total_at_{n}"] == sum(c for t, c in used if t < end)
 
 
 def test_migration_fills_the_rows_from_existing_readings(tmp_path):

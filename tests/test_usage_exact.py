@@ -93,11 +93,11 @@ def regular(draw, now):
 
 
 def quarter_days(now, *, stop_hours: int) -> list:
-    """Read at 02:00, 08:00, 14:00 and 20:00 UTC for 20 days, 6 kWh a reading, 30 kWh from
+    """Read at 02:00, 08:00, 14:00 and 20:00 UTC for 35 days, 6 kWh a reading, 30 kWh from
     the 24 h window's start until `stop_hours` before `now`: for a 05:00 scan, the window
     starts between yesterday's first and last readings."""
-    first = (now - timedelta(days=20)).replace(hour=2, minute=0, second=0, microsecond=0)
-    times = [first + timedelta(hours=6 * k) for k in range(20 * 4 + 8)]
+    first = (now - timedelta(days=35)).replace(hour=2, minute=0, second=0, microsecond=0)
+    times = [first + timedelta(hours=6 * k) for k in range(35 * 4 + 8)]
     return [(t, 30_000 if t > now - timedelta(hours=24) else 6_000, False)
             for t in times if t <= now - timedelta(hours=stop_hours)]
 

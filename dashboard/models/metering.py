@@ -52,13 +52,13 @@ class MeterUsage(Base):
     one row per meter (services/wallets/recent_usage.py keeps it, scans/usage_filter.py reads
     it).
 
-    `total` is all the meter's consumption up to its latest reading, whose UTC day is `day`.
-    For that day and the one before it (`prior_*`, None when nothing was read then): the
-    consumption and the first and last reading (time, and the first's and last's
-    consumption), which bound the running total at any moment of the day, exactly when the
-    day had at most two readings. `total_at_30` and `total_at_31` are the running total at
-    the end of the day 30 and 31 days before `day`; `first_day` is the day of the first
-    reading.
+    `total` is all the meter's consumption up to its latest reading, whose UTC day is `day`;
+    `total_at_1`, `total_at_2`, `total_at_30` and `total_at_31` are the running total at the
+    end of the day that many days before `day`. The first and last reading of `day` (times,
+    and the first's and last's consumption) and the first and last of the day before it
+    (`prior_*`, None when nothing was read then) bound the running total at any moment of
+    those days, exactly when a day had at most two readings. `first_day` is the day of the
+    meter's first reading.
     """
 
     __tablename__ = "meter_usage"
@@ -67,15 +67,15 @@ class MeterUsage(Base):
                                           autoincrement=False)
     day: Mapped[date] = mapped_column(Date)
     total: Mapped[Decimal] = mapped_column(Quantity())
-    consumption: Mapped[Decimal] = mapped_column(Quantity())
+    total_at_1: Mapped[Decimal] = mapped_column(Quantity())
+    total_at_2: Mapped[Decimal] = mapped_column(Quantity())
+    total_at_30: Mapped[Decimal] = mapped_column(Quantity())
+    total_at_31: Mapped[Decimal] = mapped_column(Quantity())
     first_at: Mapped[datetime] = mapped_column(UTCDateTime())
     first_consumption: Mapped[Decimal] = mapped_column(Quantity())
     last_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_consumption: Mapped[Decimal] = mapped_column(Quantity())
-    prior_consumption: Mapped[Decimal | None] = mapped_column(Quantity())
     prior_first_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     prior_first_consumption: Mapped[Decimal | None] = mapped_column(Quantity())
     prior_last_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    total_at_30: Mapped[Decimal] = mapped_column(Quantity())
-    total_at_31: Mapped[Decimal] = mapped_column(Quantity())
     first_day: Mapped[date] = mapped_column(Date)

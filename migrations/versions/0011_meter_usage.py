@@ -24,22 +24,23 @@ METERS_PER_STATEMENT = 50_000
 DAY = {"sqlite": "substr({}, 1, 10)", "postgresql": "CAST(timezone('UTC', {}) AS DATE)"}
 ADD_DAYS = {"sqlite": "date({}, '{:+d} days')", "postgresql": "({} + {})"}
 BACKFILL = """
-INSERT INTO meter_usage (meter_id, day, total, consumption, first_at, first_consumption,
-    last_at, last_consumption, prior_consumption, prior_first_at, prior_first_consumption,
-    prior_last_at, total_at_30, total_at_31, first_day)
+INSERT INTO meter_usage (meter_id, day, total, total_at_1, total_at_2, total_at_30, total_at_31,
+    first_at, first_consumption, last_at, last_consumption, prior_first_at,
+    prior_first_consumption, prior_last_at, first_day)
 WITH meter AS (
     SELECT meter_id, max({day}) AS day, min({day}) AS first_day, sum(consumption) AS total
     FROM meter_readings WHERE meter_id BETWEEN :first AND :last GROUP BY meter_id),
 back AS (
     SELECT r.meter_id,
+           sum(CASE WHEN {day} >= m.day THEN consumption ELSE 0 END) AS since_1,
+           sum(CASE WHEN {day} >= {minus_1} THEN consumption ELSE 0 END) AS since_2,
            sum(CASE WHEN {day} >= {minus_29} THEN consumption ELSE 0 END) AS since_30,
            sum(CASE WHEN {day} >= {minus_30} THEN consumption ELSE 0 END) AS since_31
     FROM meter_readings r JOIN meter m ON m.meter_id = r.meter_id
     WHERE r.meter_id BETWEEN :first AND :last AND {day} >= {minus_30}
     GROUP BY r.meter_id),
 days AS (
-    SELECT meter_id, latest, sum(consumption) AS consumption, min(taken_at) AS first_at,
-           max(taken_at) AS last_at,
+    SELECT meter_id, latest, min(taken_at) AS first_at, max(taken_at) AS last_at,
            sum(CASE WHEN up = 1 THEN consumption ELSE 0 END) AS first_c,
            sum(CASE WHEN down = 1 THEN consumption ELSE 0 END) AS last_c
     FROM (SELECT r.meter_id, {day} = m.day AS latest, r.taken_at, r.consumption,
@@ -49,9 +50,9 @@ days AS (
           FROM meter_readings r JOIN meter m ON m.meter_id = r.meter_id
           WHERE r.meter_id BETWEEN :first AND :last AND {day} >= {minus_1}) AS recent
     GROUP BY meter_id, latest)
-SELECT m.meter_id, m.day, m.total, t.consumption, t.first_at, t.first_c, t.last_at, t.last_c,
-       p.consumption, p.first_at, p.first_c, p.last_at, m.total - b.since_30,
-       m.total - b.since_31, m.first_day
+SELECT m.meter_id, m.day, m.total, m.total - b.since_1, m.total - b.since_2,
+       m.total - b.since_30, m.total - b.since_31, t.first_at, t.first_c, t.last_at, t.last_c,
+       p.first_at, p.first_c, p.last_at, m.first_day
 FROM meter m JOIN back b ON b.meter_id = m.meter_id
 JOIN days t ON t.meter_id = m.meter_id AND t.latest = {true}
 LEFT JOIN days p ON p.meter_id = m.meter_id AND p.latest = {false}
@@ -65,17 +66,17 @@ def upgrade() -> None:
         sa.Column('meter_id', sa.Integer(), autoincrement=False, nullable=False),
         sa.Column('day', sa.Date(), nullable=False),
         sa.Column('total', QUANTITY, nullable=False),
-        sa.Column('consumption', QUANTITY, nullable=False),
+        sa.Column('total_at_1', QUANTITY, nullable=False),
+        sa.Column('total_at_2', QUANTITY, nullable=False),
+        sa.Column('total_at_30', QUANTITY, nullable=False),
+        sa.Column('total_at_31', QUANTITY, nullable=False),
         sa.Column('first_at', TIME, nullable=False),
         sa.Column('first_consumption', QUANTITY, nullable=False),
         sa.Column('last_at', TIME, nullable=False),
         sa.Column('last_consumption', QUANTITY, nullable=False),
-        sa.Column('prior_consumption', QUANTITY, nullable=True),
         sa.Column('prior_first_at', TIME, nullable=True),
         sa.Column('prior_first_consumption', QUANTITY, nullable=True),
         sa.Column('prior_last_at', TIME, nullable=True),
-        sa.Column('total_at_30', QUANTITY, nullable=False),
-        sa.Column('total_at_31', QUANTITY, nullable=False),
         sa.Column('first_day', sa.Date(), nullable=False),
         sa.ForeignKeyConstraint(['meter_id'], ['meters.id']),
         sa.PrimaryKeyConstraint('meter_id'))

@@ -14,6 +14,9 @@ the scan bounds, in integer thousandths:
   most the total at the end of its day, which the row keeps;
 * the history: the first reading is on or after `first_day`.
 
+Each bound is checked twice: first from the day totals alone (cheap, and enough to rule out
+most meters), then with the reading times.
+
 The rule (high_usage.is_high) flags a meter only if its last 24 h exceed 1.5 times its daily
 average, which is at least the baseline over 30 days less half a thousandth of rounding; so
 `20 * last_24h + 15 > baseline` (thousandths) holds for every flagged meter, with at least 7
@@ -41,46 +44,60 @@ def _units(column):
     return type_coerce(column, BigInteger)
 
 
+def _at_most(moment: datetime):
+    """Upper bound of the running total at `moment`, a time on the row's `day`."""
+    return case((U.first_at > moment, _units(U.total_at_1)),
+                (U.last_at <= moment, _units(U.total)),
+                else_=_units(U.total) - _units(U.last_consumption))
+
+
+def _at_least(moment: datetime):
+    """Lower bound of the running total at `moment`, a time on the row's `day`."""
+    return case((U.first_at > moment, _units(U.total_at_1)),
+                (U.last_at <= moment, _units(U.total)),
+                else_=_units(U.total_at_1) + _units(U.first_consumption))
+
+
+def _prior_at_least(moment: datetime):
+    """Lower bound of the running total at `moment`, a time on the day before the row's."""
+    return case((or_(U.prior_first_at.is_(None), U.prior_last_at <= moment),
+                 _units(U.total_at_1)),  # nothing read that day after `moment`
+                (U.prior_first_at > moment, _units(U.total_at_2)),
+                else_=_units(U.total_at_2) + _units(U.prior_first_consumption))
+
+
 def candidates(first: int, last: int, now: datetime, *, window: timedelta,
                baseline: timedelta, min_history: timedelta, threshold: Decimal):
     """SELECT of the ids of meters first..last that the rule might flag at `now`."""
     window_start = now - window
     today = now.astimezone(timezone.utc).date()
     yesterday = window_start.astimezone(timezone.utc).date()
-    total, before = _units(U.total), _units(U.total) - _units(U.consumption)
-    read_today = U.day == today
-    # Yesterday's row: today's `prior_*`, or the row itself when last read yesterday.
-    prior_before = before - _units(U.prior_consumption)
-    read_yesterday = U.prior_first_at.is_not(None)
-    at_yesterday_start = case((and_(read_today, read_yesterday), prior_before), else_=before)
-    at_now = case(
-        (~read_today, total),
-        (U.first_at > now, before),
-        (U.last_at <= now, total),
-        else_=total - _units(U.last_consumption))
-    at_window_start = case(
-        (and_(read_today, ~read_yesterday), before),  # nothing read yesterday
-        (read_today, case((U.prior_first_at > window_start, prior_before),
-                          (U.prior_last_at <= window_start, before),
-                          else_=prior_before + _units(U.prior_first_consumption))),
-        (U.first_at > window_start, before),
-        (U.last_at <= window_start, total),
-        else_=before + _units(U.first_consumption))
-    # The baseline starts on the day 31 days before today: its end is 31 days before the row's
-    # day when read today, 30 when last read yesterday.
-    at_baseline_start = case((read_today, _units(U.total_at_31)), else_=_units(U.total_at_30))
-    # last_24h > threshold * (baseline / days - 1/2), days <= D, as integers: threshold = p/q;
-    # first with the day-level bounds (no time compared), then with the reading times.
+    # last_24h > threshold * (baseline / days - 1/2), days <= D, as integers with
+    # threshold = p/q:  2qd * C(now) + pd + 2p * C(baseline start) > (2qd + 2p) * C(window
+    # start), with C(now) and C(baseline start) at most, C(window start) at least, their bounds.
     p, q = Fraction(threshold).as_integer_ratio()
     d = baseline // timedelta(days=1)
-    rough_24h = total - at_yesterday_start
-    rough_baseline = at_yesterday_start - at_baseline_start
+
+    def could_flag(at_now, at_window_start, at_baseline_start):
+        """The inequality above."""
+        return (2 * q * d * at_now + p * d + 2 * p * at_baseline_start
+                > (2 * q * d + 2 * p) * at_window_start)
+
+    total = _units(U.total)
+    # Read today: the window starts yesterday (the row's day before), the baseline 31 days
+    # before today. Read last yesterday: the window starts on the row's day, the baseline 30
+    # days before it. First with the day totals alone (and something read since yesterday
+    # began), then with the reading times.
+    read_today = and_(
+        U.day == today, U.total > U.total_at_2,
+        could_flag(total, _units(U.total_at_2), _units(U.total_at_31)),
+        could_flag(_at_most(now), _prior_at_least(window_start), _units(U.total_at_31)))
+    read_yesterday = and_(
+        U.day == yesterday, U.total > U.total_at_1,
+        could_flag(total, _units(U.total_at_1), _units(U.total_at_30)),
+        could_flag(total, _at_least(window_start), _units(U.total_at_30)))
     return select(U.meter_id).where(
         U.meter_id.between(first, last),
-        or_(U.day > today, and_(
-            U.day.in_([yesterday, today]),
-            U.first_day <= (window_start - min_history).astimezone(timezone.utc).date(),
-            rough_24h > 0,
-            2 * q * d * rough_24h + p * d > 2 * p * rough_baseline,
-            2 * q * d * at_now + p * d + 2 * p * at_baseline_start
-            > (2 * q * d + 2 * p) * at_window_start)))
+        or_(U.day > today,  # read again since the scan began: judged from the readings
+            and_(U.first_day <= (window_start - min_history).astimezone(timezone.utc).date(),
+                 or_(read_today, read_yesterday))))
