@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, func, select
 
 from ...models import Estate, Meter, MeterReading, Unit, Wallet
 from .. import notifications
@@ -80,18 +81,22 @@ def is_high(last_24h: Decimal, baseline: Decimal, first_at: datetime, now: datet
     return (average > 0 and last_24h > average * THRESHOLD), average
 
 
-def analyze(session, where, now: datetime, *, tz: str = "Africa/Johannesburg",
-            task_run_id: int | None = None) -> UsageFindings:
-    """Flag and notify high usage for the meters matching `where` (a condition on meters),
-    judged from their readings; `scanned` is left to the caller."""
-    found = UsageFindings()
+def judged(where, now: datetime):
+    """SELECT of the meters matching `where` (a condition on meters) that have readings in
+    the rule's span: their figures, from the readings, and what an alert names."""
     usage = usage_query(where, now).subquery()
-    rows = session.execute(
+    return (
         select(usage, Meter.utility, Meter.serial, Wallet.id, Unit.number, Estate.name)
         .join(Meter, Meter.id == usage.c.meter_id)
         .join(Unit, Unit.id == Meter.unit_id).join(Estate, Estate.id == Unit.estate_id)
         .join(Wallet, Wallet.unit_id == Unit.id, isouter=True)
-    ).all()
+    )
+
+
+def notify(session, rows, now: datetime, *, tz: str, task_run_id: int | None) -> UsageFindings:
+    """Store an alert for each of the `judged` rows the rule flags (once per local day);
+    `scanned` is left to the caller."""
+    found = UsageFindings()
     day = local_day(now, tz)
     pending = []
     for meter_id, last_24h, baseline, first_at, utility, serial, wallet_id, number, estate in rows:
@@ -111,13 +116,34 @@ def analyze(session, where, now: datetime, *, tz: str = "Africa/Johannesburg",
     return found
 
 
+def analyze(session, where, now: datetime, *, tz: str = "Africa/Johannesburg",
+            task_run_id: int | None = None) -> UsageFindings:
+    """Flag and notify high usage for the meters matching `where` (a condition on meters),
+    judged from their readings alone; `scanned` is left to the caller."""
+    rows = session.execute(judged(where, now)).all()
+    return notify(session, rows, now, tz=tz, task_run_id=task_run_id)
+
+
+@lru_cache(maxsize=4)
+def chunk_statements(now: datetime):
+    """A chunk's two statements at `now`, for meter ids :first to :last: the meters left by
+    usage_filter, judged from their readings, and how many meters the chunk has. Made once
+    per scan: SQLAlchemy works out a statement's cache key once per object, and for a fresh
+    object per chunk that cost about as much as running it."""
+    first, last = bindparam("first"), bindparam("last")
+    maybe = candidates(first, last, now, window=WINDOW, baseline=BASELINE,
+                       min_history=MIN_HISTORY, threshold=THRESHOLD)
+    return (judged(Meter.id.in_(maybe), now),
+            select(func.count()).select_from(Meter).where(Meter.id.between(first, last)))
+
+
 def usage_pass(session, kind: str, first: int, last: int, *, now: datetime, tz: str,
                task_run_id: int | None = None) -> UsageFindings:
     """One chunk of the high-usage scan: the meters with ids first..last (`kind` is always
     high_usage; every pass takes it, see the catalogue)."""
-    maybe = candidates(first, last, now, window=WINDOW, baseline=BASELINE,
-                       min_history=MIN_HISTORY, threshold=THRESHOLD)
-    found = analyze(session, Meter.id.in_(maybe), now, tz=tz, task_run_id=task_run_id)
-    found.scanned = session.scalar(select(func.count()).select_from(Meter)
-                                   .where(Meter.id.between(first, last))) or 0
+    judge, count = chunk_statements(now)
+    ids = {"first": first, "last": last}
+    found = notify(session, session.execute(judge, ids).all(), now, tz=tz,
+                   task_run_id=task_run_id)
+    found.scanned = session.scalar(count, ids) or 0
     return found
