@@ -29,6 +29,7 @@ WINDOW = timedelta(hours=24)
 BASELINE = timedelta(days=30)
 MIN_HISTORY = timedelta(days=7)
 THRESHOLD = Decimal("1.5")  # more than 50% above the average
+IDS_PER_STATEMENT = 10_000
 
 
 @dataclass
@@ -126,14 +127,16 @@ def analyze(session, where, now: datetime, *, tz: str = "Africa/Johannesburg",
 
 @lru_cache(maxsize=4)
 def chunk_statements(now: datetime):
-    """A chunk's two statements at `now`, for meter ids :first to :last: the meters left by
-    usage_filter, judged from their readings, and how many meters the chunk has. Made once
-    per scan: SQLAlchemy works out a statement's cache key once per object, and for a fresh
-    object per chunk that cost about as much as running it."""
+    """A chunk's statements at `now`, for meter ids :first to :last: the meters usage_filter
+    leaves, those meters (:ids) judged from their readings, and how many meters the chunk
+    has. Made once per scan: SQLAlchemy works out a statement's cache key once per object, and
+    for a fresh object per chunk that cost about as much as running it. The meters left are
+    passed as a list rather than a subquery, so PostgreSQL plans their readings' look-ups for
+    the few they are, not for a guess."""
     first, last = bindparam("first"), bindparam("last")
-    maybe = candidates(first, last, now, window=WINDOW, baseline=BASELINE,
-                       min_history=MIN_HISTORY, threshold=THRESHOLD)
-    return (judged(Meter.id.in_(maybe), now),
+    return (candidates(first, last, now, window=WINDOW, baseline=BASELINE,
+                       min_history=MIN_HISTORY, threshold=THRESHOLD),
+            judged(Meter.id.in_(bindparam("ids", expanding=True)), now),
             select(func.count()).select_from(Meter).where(Meter.id.between(first, last)))
 
 
@@ -141,9 +144,11 @@ def usage_pass(session, kind: str, first: int, last: int, *, now: datetime, tz: 
                task_run_id: int | None = None) -> UsageFindings:
     """One chunk of the high-usage scan: the meters with ids first..last (`kind` is always
     high_usage; every pass takes it, see the catalogue)."""
-    judge, count = chunk_statements(now)
+    maybe, judge, count = chunk_statements(now)
     ids = {"first": first, "last": last}
-    found = notify(session, session.execute(judge, ids).all(), now, tz=tz,
-                   task_run_id=task_run_id)
+    left = list(session.scalars(maybe, ids))
+    rows = [row for at in range(0, len(left), IDS_PER_STATEMENT)  # SQLite's parameter limit
+            for row in session.execute(judge, {"ids": left[at:at + IDS_PER_STATEMENT]})]
+    found = notify(session, rows, now, tz=tz, task_run_id=task_run_id)
     found.scanned = session.scalar(count, ids) or 0
     return found
