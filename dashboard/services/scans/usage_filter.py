@@ -86,15 +86,18 @@ def candidates(first: int, last: int, now: datetime, *, window: timedelta,
     total = _units(U.total)
     # Read today: the window starts yesterday (the row's day before), the baseline 31 days
     # before today. Read last yesterday: the window starts on the row's day, the baseline 30
-    # days before it. First with the day totals alone (and something read since yesterday
-    # began), then with the reading times.
+    # days before it. First with the day totals and the last reading's time alone (something
+    # read in the window, and the inequality), then with the other reading times.
+    prior_ended = case((U.prior_last_at <= window_start, _units(U.total_at_1)),
+                       else_=_units(U.total_at_2))
     read_today = and_(
         U.day == today, U.total > U.total_at_2,
-        could_flag(total, _units(U.total_at_2), _units(U.total_at_31)),
+        could_flag(total, prior_ended, _units(U.total_at_31)),
         could_flag(_at_most(now), _prior_at_least(window_start), _units(U.total_at_31)))
+    ended = case((U.last_at <= window_start, total), else_=_units(U.total_at_1))
     read_yesterday = and_(
         U.day == yesterday, U.total > U.total_at_1,
-        could_flag(total, _units(U.total_at_1), _units(U.total_at_30)),
+        could_flag(total, ended, _units(U.total_at_30)),
         could_flag(total, _at_least(window_start), _units(U.total_at_30)))
     return select(U.meter_id).where(
         U.meter_id.between(first, last),
