@@ -22,6 +22,7 @@ from .common import log
 DAYS = 31
 HEAVY_EVERY = 250  # one meter in 250 (0.4%): about as many alerts at 1M as round 2 had
 METERS_PER_STATEMENT = 100_000
+MID = "CAST(m.id AS BIGINT)"  # PostgreSQL's integer (32-bit) products would overflow
 # Daily use bounds per utility, thousandths: kWh for electricity and solar, kL for water.
 DAILY_USE = {"electricity": (8_000, 22_000), "water": (250, 900), "solar": (5_000, 15_000),
              "hot_water": (50, 200)}
@@ -57,7 +58,7 @@ def slots(now: datetime, per_day: int) -> list[tuple[datetime, int, bool]]:
 
 def _base_use() -> str:
     """SQL: the meter's usual daily use in thousandths, from its utility and id."""
-    cases = " ".join(f"WHEN '{u}' THEN {lo} + (m.id * 2654435761) % {hi - lo}"
+    cases = " ".join(f"WHEN '{u}' THEN {lo} + ({MID} * 2654435761) % {hi - lo}"
                      for u, (lo, hi) in DAILY_USE.items())
     return f"(CASE m.utility {cases} END)"
 
@@ -68,7 +69,7 @@ def insert_sql(dialect: str, count: int) -> str:
     true, false = ("1", "0") if dialect == "sqlite" else ("true", "false")
     at = "{}" if dialect == "sqlite" else "CAST({} AS TIMESTAMP WITH TIME ZONE)"
     rows = ", ".join(f"({k}, {at.format(f':t{k}')}, :s{k}, :r{k})" for k in range(count))
-    use = (f"{_base_use()} * s.share / 1000 * (850 + (m.id * 40503 + s.k * 9973) % 301) / 1000"
+    use = (f"{_base_use()} * s.share / 1000 * (850 + ({MID} * 40503 + s.k * 9973) % 301) / 1000"
            f" * (CASE WHEN m.id % {HEAVY_EVERY} = 0 AND s.recent = {true} THEN 26 ELSE 10 END)"
            " / 10")
     return (
@@ -77,7 +78,7 @@ def insert_sql(dialect: str, count: int) -> str:
         f"WITH s (k, taken, share, recent) AS (VALUES {rows}), "
         f"r AS (SELECT m.id AS meter_id, s.k, s.taken, {use} AS used FROM meters m, s "
         "WHERE m.id BETWEEN :first AND :last) "
-        "SELECT meter_id, 1000000 + (meter_id * 7919) % 19000000 "
+        "SELECT meter_id, 1000000 + (CAST(meter_id AS BIGINT) * 7919) % 19000000 "
         "+ sum(used) OVER (PARTITION BY meter_id ORDER BY k), used, taken, "
         f"{false}, taken FROM r ORDER BY meter_id, k")
 
