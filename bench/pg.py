@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .common import FAST_HASH, OUT, PASSWORD, log, prepare_db
+from .common import FAST_HASH, OUT, PASSWORD, log, prepare_db, ready_for_scans
 from .common import meta as sqlite_meta
 
 PG_PORT = int(os.environ.get("BENCH_PG_PORT", "54341"))
@@ -129,6 +129,7 @@ def prepare_pg(wallets: int, *, fresh: bool = False) -> tuple[str, dict]:
             return url, meta
     info.unlink(missing_ok=True)
     source = prepare_db(wallets)
+    ready_for_scans(source)  # the run-out sort keys and calendars, copied with the rest
     source_meta = sqlite_meta(source)
     started = time.perf_counter()
     _pg_admin(f"DROP DATABASE IF EXISTS {database}")

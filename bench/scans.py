@@ -18,6 +18,7 @@ from .common import (
     log,
     median,
     prepare_db,
+    ready_for_scans,
     reset_alerts,
     scan_now,
     warm_cache,
@@ -35,6 +36,7 @@ class Database:
         self.db = db
         if db == "sqlite":
             self.path = path or prepare_db(wallets)
+            ready_for_scans(self.path)
             self.target, self.now = str(self.path), scan_now(self.path)
         else:
             from .pg import prepare_pg

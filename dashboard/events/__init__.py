@@ -8,7 +8,8 @@ after the database commit; a failed publish never fails the request or task that
 data, because browsers catch up through `sync`.
 
 Modules:
-  publish  – what is sent to whom: notifications, unread counts, task runs, wallets
+  publish  – what is sent to whom: notifications, unread counts, task runs, wallets (and
+             a transaction's notifications, counts and wallet in one call: publish_outcome)
   deliveries – the `delivery` event (operators), and the hook the worker's deliveries
              queue uses to hear of new notifications
   replies  – answers to one socket inside its handler (unread count on connect, `sync`)
@@ -25,6 +26,7 @@ from .emitter import close_sockets, emit, emit_many, init, init_queue
 from .publish import (
     notification_rows,
     publish_notifications,
+    publish_outcome,
     publish_task_run,
     publish_unread_counts,
     publish_wallet,
@@ -37,6 +39,6 @@ __all__ = [
     "OPERATORS", "SOCKET_LOGIN", "SOCKET_USER", "QueueManager", "close_sockets", "emit",
     "emit_many", "init", "init_queue", "listening",
     "notification_rows", "on_notifications_published", "publish_deliveries",
-    "publish_notifications", "publish_task_run", "publish_unread_counts",
+    "publish_notifications", "publish_outcome", "publish_task_run", "publish_unread_counts",
     "publish_wallet", "replay_missed", "reply", "reply_unread_count", "user_room",
 ]

@@ -7,14 +7,14 @@ not change what this revision did; it runs per range of meter ids, so each state
 stay small on a big table.
 
 Revision ID: 0011_meter_usage
-Revises: 0009_webhooks
+Revises: 0010_prepaid_intelligence
 Create Date: 2026-12-07 14:00:00
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = '0011_meter_usage'
-down_revision = '0009_webhooks'
+down_revision = '0010_prepaid_intelligence'
 branch_labels = None
 depends_on = None
 
