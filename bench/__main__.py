@@ -30,7 +30,8 @@ def cmd_scan(a) -> None:
         return
     scans.run(_sizes(a.sizes), a.scans.split(","), repeats=a.repeats,
               baseline_upto=a.baseline_upto, usage_baseline_upto=a.usage_baseline_upto,
-              baseline_repeats=a.baseline_repeats, big_repeats=a.big_repeats, sql=a.sql)
+              baseline_repeats=a.baseline_repeats, big_repeats=a.big_repeats, sql=a.sql,
+              db=a.db)
 
 
 def cmd_latency(a) -> None:
@@ -77,8 +78,7 @@ def cmd_workers(a) -> None:
 
     workers.run(a.db, _sizes(a.wallets), [int(n) for n in a.workers.split(",")],
                 repeats=a.repeats, chunk_size=a.chunk_size, timeout=a.timeout,
-                warmup=not a.no_warmup, patience=a.patience,
-                seed_budget=a.seed_budget * 60 if a.seed_budget else None)
+                warmup=not a.no_warmup, patience=a.patience)
 
 
 def cmd_pages(a) -> None:
@@ -145,6 +145,8 @@ def parser() -> argparse.ArgumentParser:
                    help="the high-usage baseline makes one query per meter: ~11 min at 100k")
     s.add_argument("--baseline-repeats", type=int, default=3)
     s.add_argument("--sql", action="store_true", help="time each SQL statement (first repeat)")
+    s.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite",
+                   help="postgresql: a copy of the SQLite database in the bench cluster")
     s.add_argument("--publish", action="store_true",
                    help="instead: the low-credit scan publishing every notification (worker)")
     s = sub.add_parser("latency", help=cmd_latency.__doc__)
@@ -176,8 +178,6 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--no-warmup", action="store_true", help="skip the untimed first run")
     s.add_argument("--patience", type=float, default=1800.0,
                    help="SQLite: seconds to wait while another process has the file open")
-    s.add_argument("--seed-budget", type=float, default=25.0,
-                   help="PostgreSQL: minutes of seeding at most; fewer wallets if it runs out (0: none)")
     s = sub.add_parser("deliveries", help=cmd_deliveries.__doc__)
     s.add_argument("--wallets", default="100k")
     s.add_argument("--repeats", type=int, default=3)

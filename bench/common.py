@@ -45,6 +45,7 @@ def machine() -> dict:
 MEASURED = ("dashboard/services/scans/catalogue.py", "dashboard/services/scans/passes.py",
             "dashboard/services/scans/chunks.py", "dashboard/services/scans/runs.py",
             "dashboard/services/scans/credit_alerts.py", "dashboard/services/scans/high_usage.py",
+            "dashboard/services/scans/usage_filter.py",
             "dashboard/services/notifications/store.py", "dashboard/services/wallets/state.py",
             "dashboard/services/wallets/search.py", "dashboard/events/publish.py",
             "dashboard/events/queue.py", "dashboard/events/wire.py", "dashboard/sockets.py",
@@ -133,14 +134,24 @@ def meta(path: Path) -> dict:
 def prepare_db(wallets: int, *, path: Path | None = None, fresh: bool = False) -> Path:
     """Migrate and seed a SQLite database with `wallets` wallets, or reuse the one there.
 
-    Seeds in calls of SEED_BATCH wallets, because seed() gives 45 days of meter readings to the
-    first 2,000 units of each call: so every size has the same mix (20% of units with
-    readings, 70% ok / 20% low / 10% critical wallets) and seeding memory stays flat.
+    Seeds in calls of SEED_BATCH wallets, so every size has the same mix (70% ok / 20% low /
+    10% critical wallets) and seeding memory stays flat; then every meter gets readings
+    (bench/readings.py: twice a day for 31 days, once a day from 1M wallets). A database whose
+    readings were seeded otherwise (its meta says how) gets new ones, the rest kept.
     """
+    from . import readings
+
     path = path or db_path(wallets)
     info = path.with_suffix(".json")
     if path.exists() and info.exists() and not fresh and \
             json.loads(info.read_text()).get("wallets") == wallets:
+        data = json.loads(info.read_text())
+        if data.get("readings") != readings.plan(wallets):
+            reseed_readings(path, wallets)
+        else:
+            from dashboard.migrate import upgrade
+
+            upgrade(db_url(path))
         add_residents(path)
         return path
     for suffix in ("", "-wal", "-shm"):
@@ -162,7 +173,7 @@ def prepare_db(wallets: int, *, path: Path | None = None, fresh: bool = False) -
     done = 0
     while done < wallets:
         n = min(SEED_BATCH, wallets - done)
-        seed(session, wallets=n, seed=42 + done, now=now,
+        seed(session, wallets=n, seed=42 + done, now=now, reading_units=0,
              password_hasher=partial(generate_password_hash, method=FAST_HASH))
         session.commit()
         done += n
@@ -174,10 +185,55 @@ def prepare_db(wallets: int, *, path: Path | None = None, fresh: bool = False) -
     from dashboard.db import get_engine
 
     get_engine().dispose()
-    add_residents(path)
     info.write_text(json.dumps({"wallets": wallets, "now": now.isoformat(),
                                 "seed_seconds": round(time.perf_counter() - started, 1)}))
+    reseed_readings(path, wallets)
+    add_residents(path)
     return path
+
+
+def reseed_readings(path: Path, wallets: int) -> None:
+    """Replace the database's meter readings and usage rows by the benchmarks' own
+    (bench/readings.py), migrating it first, and record them in its meta."""
+    from sqlalchemy import create_engine
+
+    from dashboard.migrate import upgrade
+
+    from . import readings
+
+    info = path.with_suffix(".json")
+    data = json.loads(info.read_text())
+    now = datetime.fromisoformat(data["now"])
+    started = time.perf_counter()
+    url = db_url(path)
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            # Before migrating: 0011's backfill of readings about to go would be wasted work.
+            conn.exec_driver_sql("DELETE FROM meter_readings")
+            if conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = "
+                                    "'meter_usage'").first():
+                conn.exec_driver_sql("DELETE FROM meter_usage")
+        upgrade(url)
+        with engine.connect() as conn:
+            # A rollback journal, not the WAL, while writing gigabytes: the WAL would hold a
+            # second copy of every page until the checkpoint.
+            conn.exec_driver_sql("PRAGMA journal_mode=DELETE")
+        made = readings.seed_readings(engine, now, wallets, ts=sqlite_time)
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+    finally:
+        engine.dispose()
+    log(f"{made:,} readings and the meters' usage rows in {time.perf_counter() - started:.0f} s")
+    data.update(readings=readings.plan(wallets), readings_seconds=round(
+        time.perf_counter() - started, 1))
+    info.write_text(json.dumps(data))
+    analyze(path)
+
+
+def sqlite_time(moment: datetime) -> str:
+    """A UTC time as SQLite columns of UTCDateTime store it."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def ready_for_scans(path: Path) -> None:

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from .common import OUT, ROOT, emit, load, log, median, prepare_db
-from .scans import child
+from .scans import Database, child
 
 USERS_SQL = "SELECT id FROM users WHERE role = 'resident'"
 
@@ -48,6 +48,7 @@ def outside_rows(path: Path) -> int:
 def scan_cost(wallets: int, *, repeats: int = 3, path: Path | None = None) -> dict:
     """Median seconds of the low-credit scan with channels on and off."""
     path = path or prepare_db(wallets)
+    database = Database("sqlite", wallets, path)
     residents = set_channels(path, True)
     runs: dict[str, list] = {"on": [], "off": []}
     rows = {}
@@ -55,7 +56,7 @@ def scan_cost(wallets: int, *, repeats: int = 3, path: Path | None = None) -> di
     for i in range(repeats):
         for mode in ("off", "on"):
             set_channels(path, mode == "on")
-            result = child(path, "low_credit", "new")
+            result = child(database, "low_credit", "new")
             runs[mode].append(result["seconds"])
             rows[mode] = (result["notifications"], outside_rows(path))
             log(f"scan with channels {mode} #{i + 1}: {result['seconds']} s, {rows[mode]}")

@@ -1,5 +1,6 @@
 """A private PostgreSQL cluster for the benchmarks (kept under bench/out/pg), and the bench
-databases seeded in it: made once per size, reused while the code that seeds them is the same."""
+databases in it: copies of the SQLite ones, made once per size, reused while their readings
+are seeded the same way."""
 from __future__ import annotations
 
 import json
@@ -9,23 +10,18 @@ import subprocess
 import time
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 
-from .common import (
-    FAST_HASH,
-    OUT,
-    PASSWORD,
-    SEED_BATCH,
-    log,
-)
+from .common import FAST_HASH, OUT, PASSWORD, log, prepare_db, ready_for_scans
+from .common import meta as sqlite_meta
 
 PG_PORT = int(os.environ.get("BENCH_PG_PORT", "54341"))
 PG_DATA = OUT / "pg"
 # A production-like server, not the test suite's fsync=off one: the scan commits once per chunk,
 # so durability costs little here; more shared buffers than the 128 MB default, fewer
 # checkpoints while seeding.
-PG_SETTINGS = {"shared_buffers": "1GB", "max_wal_size": "4GB", "max_connections": "100"}
+PG_SETTINGS = {"shared_buffers": "1GB", "max_wal_size": "4GB", "max_connections": "100",
+               "maintenance_work_mem": "1GB"}
 
 
 
@@ -109,94 +105,89 @@ def pg_meta_path(database: str) -> Path:
     return OUT / f"pg-{database}.json"
 
 
-def prepare_pg(wallets: int, *, fresh: bool = False, budget: float | None = None) -> tuple[str, dict]:
-    """Migrate and seed database bench_<size> with `wallets` wallets, or reuse it; (url, meta).
+def prepare_pg(wallets: int, *, fresh: bool = False) -> tuple[str, dict]:
+    """Database bench_<size> with the data of the SQLite bench database of `wallets` wallets
+    (prepare_db), or the one made before; (url, meta).
 
-    The same data as prepare_db: seed() in calls of SEED_BATCH wallets (so every size has the
-    same mix), then a resident login for every unit's primary occupant, then VACUUM ANALYZE.
-    An interrupted seeding is resumed (each call commits, and its seed and `now` are known).
-    With `budget` (seconds of seeding in all), seeding stops at the last call that fits; the
-    database is then renamed after the size it has, and the meta of the size asked for points to
-    it, so re-runs reuse it instead of seeding again.
+    Every table but the readings is copied from the SQLite file by COPY (minutes at 1M, where
+    the demo seed's inserts took 45); the readings and the meters' usage rows are written by the
+    same statements as on SQLite (bench/readings.py), so both databases hold the same data.
+    Then VACUUM ANALYZE.
     """
+    from . import readings
+
     database = f"bench_{label(wallets)}"
     info = pg_meta_path(database)
     if info.exists() and not fresh:
         meta = json.loads(info.read_text())
-        if _pg_admin(f"SELECT 1 FROM pg_database WHERE datname = '{meta['database']}'"):
-            url = pg_url(meta["database"])
+        if meta.get("readings") == readings.plan(wallets) and _pg_admin(
+                f"SELECT 1 FROM pg_database WHERE datname = '{database}'"):
+            url = pg_url(database)
             from dashboard.migrate import upgrade
 
             upgrade(url)  # the workers would migrate anyway; a no-op when up to date
             return url, meta
     info.unlink(missing_ok=True)
-    progress = OUT / f"pg-{database}.progress.json"
-    exists = bool(_pg_admin(f"SELECT 1 FROM pg_database WHERE datname = '{database}'"))
-    if exists and fresh:
-        _pg_admin(f"DROP DATABASE {database}")
-        exists = False
-    if not exists:
-        progress.unlink(missing_ok=True)
-        _pg_admin(f"CREATE DATABASE {database}")
+    source = prepare_db(wallets)
+    ready_for_scans(source)  # the run-out sort keys and calendars, copied with the rest
+    source_meta = sqlite_meta(source)
+    started = time.perf_counter()
+    _pg_admin(f"DROP DATABASE IF EXISTS {database}")
+    _pg_admin(f"CREATE DATABASE {database}")
     url = pg_url(database)
-    from werkzeug.security import generate_password_hash
+    from sqlalchemy import create_engine
 
-    from dashboard.db import Session, get_engine, init_engine
     from dashboard.migrate import upgrade
-    from dashboard.services.demo.seed import seed
 
     upgrade(url)
-    init_engine(url)
-    session = Session()
-    done, now = _seeded(session)
-    spent = json.loads(progress.read_text())["seconds"] if progress.exists() and done else 0.0
-    if done:
-        log(f"resuming the seeding of {database} at {done:,} wallets ({spent / 60:.1f} min so far)")
-    now = now or datetime.now(UTC).replace(microsecond=0)
-    started = time.perf_counter() - spent
-    while done < wallets:
-        elapsed = time.perf_counter() - started
-        if budget is not None and done and elapsed + elapsed / done * SEED_BATCH > budget:
-            log(f"seeding budget of {budget / 60:.0f} min reached: {done:,} wallets")
-            break
-        n = min(SEED_BATCH, wallets - done)
-        seed(session, wallets=n, seed=42 + done, now=now,
-             password_hasher=partial(generate_password_hash, method=FAST_HASH))
-        session.commit()
-        done += n
-        spent = time.perf_counter() - started
-        progress.write_text(json.dumps({"done": done, "seconds": round(spent, 1)}))
-        if done % 100_000 == 0 or done == wallets:
-            log(f"seeded {done:,} of {wallets:,} wallets in {spent / 60:.1f} min "
-                f"(all {wallets:,}: ~{spent / done * wallets / 60:.0f} min at this rate)")
-    Session.remove()
-    get_engine().dispose()
+    rows = copy_tables(source, url, skip={"meter_readings", "meter_usage"})
+    log(f"{rows:,} rows copied from {source.name} in {time.perf_counter() - started:.0f} s")
+    engine = create_engine(url)
+    try:
+        made = readings.seed_readings(engine, source_meta["now"], wallets)
+    finally:
+        engine.dispose()
     seeded = time.perf_counter() - started
-    add_residents_pg(url)
+    log(f"{made:,} readings and the meters' usage rows; {seeded / 60:.1f} min so far")
     _pg_autocommit(url, "VACUUM ANALYZE")  # statistics and visibility map of the finished tables
-    meta = {"database": database, "wallets": done, "asked": wallets, "now": now.isoformat(),
-            "seed_seconds": round(seeded, 1),
+    meta = {"database": database, "wallets": wallets, "asked": wallets,
+            "now": source_meta["now"].isoformat(), "copied_from": source.name,
+            "readings": readings.plan(wallets), "seed_seconds": round(seeded, 1),
             "total_seconds": round(time.perf_counter() - started, 1)}
-    if done < wallets:
-        meta["database"] = f"bench_{label(done)}"
-        _pg_admin(f"ALTER DATABASE {database} RENAME TO {meta['database']}")
-        pg_meta_path(meta["database"]).write_text(json.dumps(meta))
     info.write_text(json.dumps(meta))
-    progress.unlink(missing_ok=True)
-    return pg_url(meta["database"]), meta
+    return url, meta
 
 
-def _seeded(session) -> tuple[int, datetime | None]:
-    """Wallets already seeded into this database and the seed's `now` (the demo operator's
-    creation time, which the first seed() call writes), for resuming; (0, None) when empty."""
-    from sqlalchemy import text
+def copy_tables(source: Path, url: str, *, skip: set[str]) -> int:
+    """Copy every table of the SQLite file `source` but `skip` into the PostgreSQL database at
+    `url` (same schema, empty) with COPY, foreign keys unchecked while copying (the source
+    satisfied them); then move each id sequence past the ids copied. Returns the rows."""
+    import sqlite3
 
-    done = session.scalar(text("SELECT count(*) FROM wallets")) or 0
-    now = session.scalar(text("SELECT created_at FROM users WHERE email = 'operator@example.com'"))
-    session.rollback()
-    if done % SEED_BATCH:
-        raise RuntimeError(f"{done} wallets seeded: not whole calls of {SEED_BATCH}; use --fresh")
-    return done, now
+    import psycopg
+
+    from dashboard.db import Base
+
+    total = 0
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    try:
+        with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as dst:
+            dst.execute("SET TIME ZONE 'UTC'")  # SQLite's times are UTC text without a zone
+            dst.execute("SET session_replication_role = replica")  # no FK triggers
+            for table in Base.metadata.sorted_tables:
+                if table.name in skip:
+                    continue
+                cols = ", ".join(c.name for c in table.columns)
+                with dst.cursor().copy(f"COPY {table.name} ({cols}) FROM STDIN") as copy:
+                    for row in src.execute(f"SELECT {cols} FROM {table.name}"):
+                        copy.write_row(row)
+                        total += 1
+                if "id" in table.c:
+                    dst.execute(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                                f"COALESCE((SELECT max(id) FROM {table.name}), 0) + 1, false)")
+    finally:
+        src.close()
+    return total
 
 
 def add_residents_pg(url: str) -> int:

@@ -1,7 +1,8 @@
 """One scan measurement in a fresh process, so its peak memory is its own.
 
-Run by bench.scans as `python -m bench.scan_child DB SCAN MODE [--profile FILE]`; prints
-one JSON object: seconds, peak and start memory, counts, and (with --sql) time per statement.
+Run by bench.scans as `python -m bench.scan_child DB SCAN MODE --now TIME [--profile FILE]`
+(DB: a SQLite file or a PostgreSQL URL); prints one JSON object: seconds, peak and start
+memory, counts, and (with --sql) time per statement.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import cProfile
 import json
 import time
 from collections import defaultdict
+from datetime import datetime
 from pathlib import Path
 
 from bench.common import db_url, peak_mb, rss_mb, scan_now
@@ -85,19 +87,21 @@ def publisher(session, redis_url: str, spent: list):
     return progress
 
 
-def measure(path: Path, scan: str, mode: str, *, sql: bool = False,
+def measure(db: str, scan: str, mode: str, *, now: datetime | None = None, sql: bool = False,
             profile: str | None = None, chunk_size: int | None = None,
             publish: str | None = None) -> dict:
-    """Run one scan (`new`: services.scans.run_scan; `baseline`: bench.baseline); with
+    """Run one scan (`new`: services.scans.run_scan; `baseline`: bench.baseline) on `db` (a
+    SQLite file or a PostgreSQL URL) at `now` (default: the SQLite file's scan time); with
     `publish` (a Redis URL) the new scan also publishes every notification, as the worker."""
     from dashboard.db import Session, init_engine
     from dashboard.services.scans import DEFAULT_CHUNK, run_scan
 
     from . import baseline
 
-    engine = init_engine(db_url(path))
+    pg = db.startswith("postgresql")
+    engine = init_engine(db if pg else db_url(Path(db)))
     session = Session()
-    now = scan_now(path)
+    now = now or scan_now(Path(db))
     if mode == "new":
         warm_up(session, scan, now)
     totals = sql_timer(engine) if sql else None
@@ -139,15 +143,16 @@ def measure(path: Path, scan: str, mode: str, *, sql: bool = False,
 def main() -> None:
     """Command line of the child."""
     p = argparse.ArgumentParser()
-    p.add_argument("db", type=Path)
+    p.add_argument("db", help="a SQLite file or a PostgreSQL URL")
     p.add_argument("scan", choices=KINDS)
     p.add_argument("mode", choices=["new", "baseline"])
+    p.add_argument("--now", type=datetime.fromisoformat, help="the scan's time")
     p.add_argument("--sql", action="store_true")
     p.add_argument("--profile")
     p.add_argument("--chunk-size", type=int)
     p.add_argument("--publish", help="Redis URL: publish as the worker does")
     a = p.parse_args()
-    print(json.dumps(measure(a.db, a.scan, a.mode, sql=a.sql, profile=a.profile,
+    print(json.dumps(measure(a.db, a.scan, a.mode, now=a.now, sql=a.sql, profile=a.profile,
                              chunk_size=a.chunk_size, publish=a.publish)))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import datetime, timedelta
 
 from .common import (
     ROOT,
@@ -19,17 +20,52 @@ from .common import (
     prepare_db,
     ready_for_scans,
     reset_alerts,
+    scan_now,
     warm_cache,
 )
 
 SCANS = ("low_credit", "critical_credit", "high_usage")
 
 
-def child(path, scan: str, mode: str, *, sql: bool = False, profile: str | None = None,
-          publish: str | None = None, timeout: float = 3600) -> dict:
+class Database:
+    """The seeded database a measurement runs on: a SQLite file or a PostgreSQL database of
+    the bench cluster (bench/pg.py, a copy of the SQLite one), how to reset it, its scan time."""
+
+    def __init__(self, db: str, wallets: int, path=None):
+        """Prepare (or reuse) the database of `wallets` wallets (`path`: a SQLite file)."""
+        self.db = db
+        if db == "sqlite":
+            self.path = path or prepare_db(wallets)
+            ready_for_scans(self.path)
+            self.target, self.now = str(self.path), scan_now(self.path)
+        else:
+            from .pg import prepare_pg
+
+            self.path = None
+            self.target, info = prepare_pg(wallets)
+            self.now = datetime.fromisoformat(info["now"]) + timedelta(minutes=1)
+
+    def reset(self) -> None:
+        """Every alert undone, so the next scan notifies again."""
+        if self.path is not None:
+            reset_alerts(self.path)
+        else:
+            from .pg import reset_alerts_pg
+
+            reset_alerts_pg(self.target)
+
+    def warm(self) -> None:
+        """The file in the page cache (SQLite; PostgreSQL warms on the untimed first run)."""
+        if self.path is not None:
+            warm_cache(self.path)
+
+
+def child(database: Database, scan: str, mode: str, *, sql: bool = False,
+          profile: str | None = None, publish: str | None = None, timeout: float = 3600) -> dict:
     """One measurement in a fresh process (alert state reset first)."""
-    reset_alerts(path)
-    cmd = [sys.executable, "-m", "bench.scan_child", str(path), scan, mode]
+    database.reset()
+    cmd = [sys.executable, "-m", "bench.scan_child", database.target, scan, mode,
+           "--now", database.now.isoformat()]
     if publish:
         cmd += ["--publish", publish]
     if sql:
@@ -44,24 +80,26 @@ def child(path, scan: str, mode: str, *, sql: bool = False, profile: str | None 
 
 
 def measure(wallets: int, scan: str, *, repeats: int, baseline: bool, baseline_repeats: int,
-            sql: bool = False, path=None) -> dict:
+            sql: bool = False, path=None, db: str = "sqlite") -> dict:
     """Median seconds and peak memory of `scan` at `wallets`, beside the baseline if asked."""
-    path = path or prepare_db(wallets)
-    ready_for_scans(path)
-    warm_cache(path)
+    database = Database(db, wallets, path)
+    database.warm()
+    if db != "sqlite":
+        child(database, scan, "new")  # untimed: PostgreSQL's buffers, as warm_cache for SQLite
     loads, runs, base = [load()], [], []
     for i in range(max(repeats, baseline_repeats if baseline else 0)):
         if i < repeats:
-            runs.append(child(path, scan, "new", sql=sql and i == 0))
-            log(f"{scan} {wallets:,} new #{i + 1}: {runs[-1]['seconds']} s")
+            runs.append(child(database, scan, "new", sql=sql and i == 0))
+            log(f"{scan} {db} {wallets:,} new #{i + 1}: {runs[-1]['seconds']} s")
         if baseline and i < baseline_repeats:
-            base.append(child(path, scan, "baseline"))
-            log(f"{scan} {wallets:,} baseline #{i + 1}: {base[-1]['seconds']} s")
+            base.append(child(database, scan, "baseline"))
+            log(f"{scan} {db} {wallets:,} baseline #{i + 1}: {base[-1]['seconds']} s")
         loads.append(load())
-    reset_alerts(path)
+    database.reset()
     seconds = median(r["seconds"] for r in runs)
     record = {
-        "bench": "scan", "scan": scan, "wallets": wallets, "scanned": runs[0]["scanned"],
+        "bench": "scan", "scan": scan, "db": db, "wallets": wallets,
+        "scanned": runs[0]["scanned"],
         "seconds": round(seconds, 3), "runs": [r["seconds"] for r in runs],
         "us_per_wallet": round(seconds / wallets * 1e6, 2),
         "cpu_seconds": median(r.get("cpu_seconds") for r in runs),
@@ -70,6 +108,10 @@ def measure(wallets: int, scan: str, *, repeats: int, baseline: bool, baseline_r
         "start_mb": median(r["start_mb"] for r in runs),
         "load1": [x["load1"] for x in loads],
     }
+    if scan == "high_usage":
+        from .readings import plan
+
+        record["readings"] = plan(wallets)
     if base:
         b = median(r["seconds"] for r in base)
         record.update(baseline_seconds=round(b, 3), baseline_runs=[r["seconds"] for r in base],
@@ -84,15 +126,20 @@ def measure(wallets: int, scan: str, *, repeats: int, baseline: bool, baseline_r
 
 def run(sizes, scans=SCANS, *, repeats: int = 3, baseline_upto: int = 100_000,
         usage_baseline_upto: int = 10_000, baseline_repeats: int = 3,
-        big_repeats: int | None = None, sql: bool = False) -> list[dict]:
+        big_repeats: int | None = None, sql: bool = False, db: str = "sqlite") -> list[dict]:
     """Every scan at every size; the baseline only up to the given sizes (it is slow)."""
+    from contextlib import nullcontext
+
+    from .pg import pg_cluster
+
     results = []
-    for wallets in sizes:
-        for scan in scans:
-            upto = usage_baseline_upto if scan == "high_usage" else baseline_upto
-            reps = big_repeats if (big_repeats and wallets >= 1_000_000) else repeats
-            results.append(measure(wallets, scan, repeats=reps, baseline=wallets <= upto,
-                                   baseline_repeats=baseline_repeats, sql=sql))
+    with pg_cluster() if db == "postgresql" else nullcontext():
+        for wallets in sizes:
+            for scan in scans:
+                upto = usage_baseline_upto if scan == "high_usage" else baseline_upto
+                reps = big_repeats if (big_repeats and wallets >= 1_000_000) else repeats
+                results.append(measure(wallets, scan, repeats=reps, baseline=wallets <= upto,
+                                       baseline_repeats=baseline_repeats, sql=sql, db=db))
     return results
 
 
@@ -107,13 +154,13 @@ def run_publish(sizes, scan: str = "low_credit", *, repeats: int = 1) -> list[di
     results = []
     try:
         for wallets in sizes:
-            path = prepare_db(wallets)
+            database = Database("sqlite", wallets)
             loads, runs = [load()], []
             for i in range(repeats):
-                runs.append(child(path, scan, "new", publish=url))
+                runs.append(child(database, scan, "new", publish=url))
                 log(f"{scan} {wallets:,} with publishing #{i + 1}: {runs[-1]['seconds']} s")
                 loads.append(load())
-            reset_alerts(path)
+            database.reset()
             seconds = median(r["seconds"] for r in runs)
             results.append(emit({
                 "bench": "scan_publish", "scan": scan, "wallets": wallets,

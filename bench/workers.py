@@ -54,10 +54,9 @@ WORKDIR = OUT / "workers"
 class Target:
     """The database under test: its URL, how to reset it, how to check it is ours."""
 
-    def __init__(self, db: str, wallets: int, *, patience: float = 1800,
-                 seed_budget: float | None = None):
-        """Prepare (or reuse) the seeded database of `wallets` wallets (PostgreSQL: as many as
-        `seed_budget` seconds of seeding make; `self.wallets` says how many)."""
+    def __init__(self, db: str, wallets: int, *, patience: float = 1800):
+        """Prepare (or reuse) the seeded database of `wallets` wallets (PostgreSQL: a copy of
+        the SQLite one, see bench/pg.py)."""
         self.db, self.wallets, self.patience = db, wallets, patience
         self.meta: dict = {}
         if db == "sqlite":
@@ -67,7 +66,7 @@ class Target:
             self.url = db_url(self.path)
         else:
             self.path = None
-            self.url, self.meta = prepare_pg(wallets, budget=seed_budget)
+            self.url, self.meta = prepare_pg(wallets)
             self.wallets = self.meta["wallets"]
 
     def ready(self) -> None:
@@ -251,11 +250,9 @@ def one_run(target: Target, redis_url: str, count: int, chunk_size: int, timeout
 
 
 def run(db: str, sizes, counts, *, repeats: int = 3, chunk_size: int | None = None,
-        timeout: float = 3600, warmup: bool = True, patience: float = 1800,
-        seed_budget: float | None = None) -> list[dict]:
+        timeout: float = 3600, warmup: bool = True, patience: float = 1800) -> list[dict]:
     """For each size: an untimed warm-up run (page cache), then `repeats` rounds of one run per
-    worker count; one JSON line per (size, count) with the median seconds. `seed_budget`
-    (seconds) bounds the seeding of a new PostgreSQL database (see prepare_pg)."""
+    worker count; one JSON line per (size, count) with the median seconds."""
     from dashboard.cli import redis_server
     from dashboard.services.scans import DEFAULT_CHUNK
 
@@ -269,9 +266,8 @@ def run(db: str, sizes, counts, *, repeats: int = 3, chunk_size: int | None = No
     try:
         with cluster:
             for wallets in sizes:
-                target = Target(db, wallets, patience=patience, seed_budget=seed_budget)
+                target = Target(db, wallets, patience=patience)
                 target.ready()
-                wallets = target.wallets  # PostgreSQL: fewer when the seeding budget ran out
                 if warmup:
                     got = one_run(target, redis_url, max(counts), chunk_size, timeout)
                     log(f"{db} {wallets:,} warm-up ({max(counts)} workers): {got['seconds']} s")

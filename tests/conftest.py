@@ -35,10 +35,11 @@ def redis_url(tmp_path_factory):
     proc.wait(10)
 
 
-def fresh_database(tmp_path, *, migrate: bool = False) -> str:
+def fresh_database(tmp_path, *, migrate: bool | str = False) -> str:
     """An empty database with the schema: a SQLite file, or a new PostgreSQL schema.
 
-    The schema comes from the models (fast), or from the Alembic migrations with `migrate`.
+    The schema comes from the models (fast), or from the Alembic migrations with `migrate`
+    (True: up to head; a revision id: up to that revision).
     """
     if not PG_URL:
         url = f"sqlite:///{tmp_path / 'test.db'}"
@@ -53,7 +54,7 @@ def fresh_database(tmp_path, *, migrate: bool = False) -> str:
     if migrate:
         from dashboard.migrate import upgrade
 
-        upgrade(url)
+        upgrade(url, "head" if migrate is True else migrate)
         return url
     engine = create_engine(url)
     Base.metadata.create_all(engine)

@@ -15,6 +15,7 @@ from dashboard.services.errors import Conflict, NotFound
 from dashboard.services.scans import control as scan_control
 from dashboard.services.scans import run_scan
 from dashboard.services.scans import runs as task_runs
+from dashboard.services.wallets import recent_usage
 from tests import factories
 from tests.conftest import fast_database
 
@@ -55,6 +56,7 @@ def bulk_meters(db, n: int) -> None:
             rows.append({"meter_id": first + i, "reading": reading, "consumption": used,
                          "taken_at": taken, "is_replacement": False, "created_at": taken})
     db.execute(insert(MeterReading.__table__), rows)
+    recent_usage.fill(db, MeterReading.meter_id >= first)  # as every bulk loader of readings
     if db.get_bind().dialect.name == "postgresql":
         db.execute(text("SELECT setval(pg_get_serial_sequence('meters', 'id'), "
                         "(SELECT max(id) FROM meters))"))

@@ -18,7 +18,7 @@ from .common import (
                      utcnow,
 )
 from .estate import CalendarSpan, Estate, Occupancy, Person, Unit
-from .metering import Meter, MeterReading
+from .metering import Meter, MeterReading, MeterUsage
 from .notification import Notification, NotificationDelivery
 from .payment import PAYMENT_METHODS, PAYMENT_STATES, Payment
 from .task_run import ACTIVE_STATES, RUN_STATES, TRIGGERS, TaskRun, TaskRunChunk
@@ -37,8 +37,8 @@ __all__ = [
     "UTILITY_UNITS", "WALLET_STATES",
     "CHANNELS", "DELIVERY_STATUSES", "OUTSIDE_CHANNELS", "ChannelPreference", "QuietHours",
     "ACTIVE_STATES", "RUN_STATES", "TRIGGERS", "utcnow",
-    "CalendarSpan", "Estate", "Occupancy", "Person", "Unit", "Meter", "MeterReading", "Notification",
-    "NotificationDelivery", "TaskRun", "TaskRunChunk", "User", "UserSession", "Transaction",
+    "CalendarSpan", "Estate", "Occupancy", "Person", "Unit", "Meter", "MeterReading", "MeterUsage",
+    "Notification", "NotificationDelivery", "TaskRun", "TaskRunChunk", "User", "UserSession", "Transaction",
     "Wallet", "PAYMENT_METHODS", "PAYMENT_STATES", "Payment",
     "MESSAGE_STATES", "WEBHOOK_EVENTS", "WebhookAttempt", "WebhookEndpoint", "WebhookMessage",
 ]

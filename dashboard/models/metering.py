@@ -1,10 +1,10 @@
 """Meters and their readings."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Index, String, text
+from sqlalchemy import Date, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import Base
@@ -53,3 +53,37 @@ class MeterReading(Base):
     taken_at: Mapped[datetime] = mapped_column(UTCDateTime())
     is_replacement: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class MeterUsage(Base):
+    """Where one meter's usage stands: what the high-usage scan reads instead of its readings,
+    one row per meter (services/wallets/recent_usage.py keeps it, scans/usage_filter.py reads
+    it).
+
+    `total` is all the meter's consumption up to its latest reading, whose UTC day is `day`;
+    `total_at_1`, `total_at_2`, `total_at_30` and `total_at_31` are the running total at the
+    end of the day that many days before `day`. The first and last reading of `day` (times,
+    and the first's and last's consumption) and the first and last of the day before it
+    (`prior_*`, None when nothing was read then) bound the running total at any moment of
+    those days, exactly when a day had at most two readings. `first_day` is the day of the
+    meter's first reading.
+    """
+
+    __tablename__ = "meter_usage"
+
+    meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"), primary_key=True,
+                                          autoincrement=False)
+    day: Mapped[date] = mapped_column(Date)
+    total: Mapped[Decimal] = mapped_column(Quantity())
+    total_at_1: Mapped[Decimal] = mapped_column(Quantity())
+    total_at_2: Mapped[Decimal] = mapped_column(Quantity())
+    total_at_30: Mapped[Decimal] = mapped_column(Quantity())
+    total_at_31: Mapped[Decimal] = mapped_column(Quantity())
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    first_consumption: Mapped[Decimal] = mapped_column(Quantity())
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_consumption: Mapped[Decimal] = mapped_column(Quantity())
+    prior_first_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    prior_first_consumption: Mapped[Decimal | None] = mapped_column(Quantity())
+    prior_last_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    first_day: Mapped[date] = mapped_column(Date)

@@ -10,7 +10,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.expression import FunctionElement
 from sqlalchemy.sql.selectable import Join
-from sqlalchemy.types import JSON, Float, String
+from sqlalchemy.types import JSON, Date, Float, String
 
 from ..models.types import UTCDateTime
 
@@ -60,6 +60,48 @@ def _epoch_pg(element, compiler, **kw):
     return f"extract(epoch from {compiler.process(ts, **kw)})"
 
 
+class utc_date(FunctionElement):  # noqa: N801
+    """The UTC calendar date of a timestamp, as a Date column stores it."""
+
+    type = Date()
+    inherit_cache = True
+    name = "utc_date"
+
+
+@compiles(utc_date, "sqlite")
+def _utc_date_sqlite(element, compiler, **kw):
+    """Timestamps are UTC text 'YYYY-MM-DD HH:MM:SS.ffffff'; a Date is its first ten characters."""
+    (ts,) = list(element.clauses)
+    return f"substr({compiler.process(ts, **kw)}, 1, 10)"
+
+
+@compiles(utc_date, "postgresql")
+def _utc_date_pg(element, compiler, **kw):
+    """The timestamp read on a UTC wall clock, cut to its date."""
+    (ts,) = list(element.clauses)
+    return f"CAST(timezone('UTC', {compiler.process(ts, **kw)}) AS DATE)"
+
+
+class add_days(FunctionElement):  # noqa: N801
+    """`date + days`, `days` a whole number known when the statement is written."""
+
+    type = Date()
+    inherit_cache = True
+    name = "add_days"
+
+
+@compiles(add_days, "sqlite")
+def _add_days_sqlite(element, compiler, **kw):
+    """date() with a modifier keeps the 'YYYY-MM-DD' text a Date column stores."""
+    day, days = list(element.clauses)
+    return f"date({compiler.process(day, **kw)}, '{int(days.value):+d} days')"
+
+
+@compiles(add_days, "postgresql")
+def _add_days_pg(element, compiler, **kw):
+    """date + integer is a date."""
+    day, days = list(element.clauses)
+    return f"({compiler.process(day, **kw)} + {int(days.value)})"
 class _InOrder(Join):
     """An inner JOIN that SQLite must loop over left to right (see `joined_in_order`)."""
 

@@ -15,10 +15,11 @@ from datetime import date, datetime, timedelta, timezone
 from sqlalchemy import column, func, select, table, text
 
 from ...db import Base
-from ...models import UTILITIES, Estate, User, Wallet
+from ...models import UTILITIES, Estate, MeterReading, User, Wallet
 from ...models.user import hash_password
 from ..forecast import sql as forecast_sql
 from ..scans.credit_alerts import refresh_states
+from ..wallets import recent_usage
 from . import showcase
 from .ledger import daily_use, wallet_and_ledger
 
@@ -103,8 +104,10 @@ def _next_id(session, name: str) -> int:
 
 
 def seed(session, *, wallets: int = 2000, seed: int = 42, now: datetime | None = None,
-         reset_first: bool = False, password_hasher=hash_password) -> SeedResult:
-    """Create demo data for `wallets` units (and the demo logins if missing); caller commits."""
+         reset_first: bool = False, password_hasher=hash_password,
+         reading_units: int = READING_UNITS) -> SeedResult:
+    """Create demo data for `wallets` units (and the demo logins if missing); caller commits.
+    The first `reading_units` units get meter readings (the benchmarks seed their own)."""
     now = (now or datetime.now(timezone.utc)).replace(microsecond=0)
     rng = random.Random(seed)
     if reset_first:
@@ -141,7 +144,7 @@ def seed(session, *, wallets: int = 2000, seed: int = 42, now: datetime | None =
                                            tid0 + len(txs), balance_for=showing.get(i))
         wallet_rows.append(wallet)
         txs.extend(ledger)
-        if i < READING_UNITS:
+        if i < reading_units:
             # The second demo unit's water meter, and a few others' electricity, went silent.
             silent = "water" if i == 1 and showing else (
                 "electricity" if rng.random() < showcase.SILENT_SHARE else None)
@@ -157,6 +160,7 @@ def seed(session, *, wallets: int = 2000, seed: int = 42, now: datetime | None =
     w.write("meters", ("id", "unit_id", "utility", "serial"), meters)
     w.write("meter_readings", ("id", "meter_id", "reading", "consumption", "taken_at",
                                "is_replacement", "created_at"), readings)
+    recent_usage.fill(session, MeterReading.meter_id >= mid0)  # the new meters' usage rows
     w.write("wallets", WALLET_COLS, wallet_rows)
     w.write("transactions", TX_COLS, txs)
     _demo_users(session, w, uid0 if wallets else None, password_hasher, now)

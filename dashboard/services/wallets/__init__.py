@@ -1,5 +1,5 @@
 """Wallets: who may see which, the searchable paged list, alert settings and state, estates,
-meter readings and daily usage."""
+meter readings and usage."""
 from .access import get_wallet, residents_of, visible, wallet_ids_of
 from .paging import (
     CURSOR_PATTERN,

@@ -11,6 +11,7 @@ from ...db import write_transaction
 from ...models import Meter, MeterReading
 from ..errors import NotFound, ValidationFailed
 from ..patterns import SPACE
+from .recent_usage import add_reading
 
 MAX_READING = Decimal("999999999.999")
 READING_PLACES = 3  # a register shows thousandths of a kWh or kL
@@ -83,7 +84,9 @@ def record_reading(session, meter_id: int, reading, taken_at=None, *, now: datet
     """Store a reading and its consumption since the last one.
 
     A reading below the previous one is refused unless flagged as a meter replacement, in
-    which case the new register counts from zero (consumption = the new reading).
+    which case the new register counts from zero (consumption = the new reading). A reading
+    not newer than the meter's last is refused too, so its recent usage (recent_usage) only
+    ever moves forward.
     """
     value = parse_reading(reading)
     taken = parse_time(taken_at, now)
@@ -110,4 +113,5 @@ def record_reading(session, meter_id: int, reading, taken_at=None, *, now: datet
         row = MeterReading(meter_id=meter_id, reading=value, consumption=consumption,
                            taken_at=taken, is_replacement=is_replacement, created_at=now)
         session.add(row)
+        add_reading(session, meter_id, taken, consumption)
     return row
