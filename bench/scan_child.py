@@ -64,9 +64,10 @@ def warm_up(session, scan: str, now) -> None:
 
 
 def publisher(session, redis_url: str, spent: list):
-    """A progress callback that publishes each chunk's notifications as the worker's scan
-    task does (worker/tasks.py), through an emit-only Socket.IO on Redis; adds the seconds it
-    spends publishing to spent[0]."""
+    """A progress callback that publishes each chunk's notifications as the worker's chunk
+    task does (services/scans/chunks.py: events.publish_scan_notifications), through an
+    emit-only Socket.IO on Redis; adds the seconds it spends publishing to spent[0]. Nobody
+    is connected, as at 06:00: each chunk reads the presence set and tells operators."""
     from flask_socketio import SocketIO
 
     from dashboard import events
@@ -78,7 +79,8 @@ def publisher(session, redis_url: str, spent: list):
         """Publish what the last chunk made."""
         nonlocal published
         started = time.perf_counter()
-        events.publish_notifications(session, result.notification_ids[published:])
+        events.publish_scan_notifications(session, result.notification_ids[published:],
+                                          task_run_id=None)
         published = len(result.notification_ids)
         spent[0] += time.perf_counter() - started
 

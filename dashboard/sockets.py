@@ -78,10 +78,19 @@ def register(socketio) -> None:
             join_room(events.user_room(user.id))
             if user.is_staff:
                 join_room(events.OPERATORS)
+            # In its rooms first, then known as connected: a scan that reads the presence
+            # set from now on publishes to this socket; one that read it before committed
+            # before this, so the client's sync (sent once connected) finds its rows.
+            events.socket_joined(request.sid, user.id)
             events.reply_unread_count(Session, user)
         finally:
             Session.remove()
         _start_revalidation(socketio, web_auth.lifetimes(), current_app.config.get("CLOCK"))
+
+    @socketio.on("disconnect")
+    def on_disconnect(*_reason):
+        """Forget the socket; its user leaves the presence set with their last socket."""
+        events.socket_left(request.sid)
 
     @socketio.on("sync")
     def on_sync(data=None):

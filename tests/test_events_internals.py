@@ -24,7 +24,7 @@ import socketio
 from flask_socketio import SocketIO
 
 from dashboard import events
-from dashboard.events import wire
+from dashboard.events import fanout, wire
 from dashboard.events.queue import install_queue_manager
 
 PINNED = (f"python-socketio {version('python-socketio')}, "
@@ -204,3 +204,55 @@ def test_flask_socketio_makes_a_stock_redis_manager_we_can_replace():
     assert (queue.redis_url, queue.channel, queue.write_only) == \
         ("redis://127.0.0.1:9/0", "probe-channel", True)
     assert queue.server is io.server and queue.json is io.server.packet_class.json, REREAD
+
+
+# -- fan-out batches (dashboard/events/fanout.py) ----------------------------------------------
+
+def test_the_internals_a_fanout_batch_calls_keep_their_signatures():
+    assert _params(socketio.Server._send_eio_packet) == ["self", "eio_sid", "eio_pkt"], REREAD
+    assert _params(socketio.base_manager.BaseManager.get_participants) == \
+        ["self", "namespace", "room"], REREAD
+    assert _params(engineio.packet.Packet.__init__)[:3] == \
+        ["self", "packet_type", "data"], REREAD
+
+
+@pytest.mark.parametrize("rooms", [["operators"], ["operators", "user:1"], ["user:1"],
+                                   ["user:404"]], ids=str)
+@pytest.mark.parametrize("data", PAYLOADS, ids=lambda d: type(d).__name__)
+def test_a_fanout_batch_reaches_browsers_as_the_stock_emit_does(probe, data, rooms):
+    manager, sent = probe
+    room = rooms if len(rooms) > 1 else rooms[0]
+    manager._handle_emit(wire.queue_message("other-host", "evt", data, room))  # stock
+    stock_delivery = list(sent)
+
+    sent.clear()
+    assert manager.emit_batch([("evt", data, rooms)]) == 1
+    [raw] = manager.published
+    sent.clear()  # emit_many (the stock path) also delivers to this host's own sockets
+    message = manager.json.loads(raw)
+    if message["method"] == fanout.METHOD:
+        assert message["items"] == [[rooms, manager.packet_text("evt", data)]]
+        manager.handle_batch(message)  # as another web process's listener does
+    else:  # bytes in the payload: the stock message, byte for byte
+        assert raw == manager.json.dumps(wire.queue_message(manager.host_id, "evt", data,
+                                                            room)), REREAD
+        manager._handle_emit(message)
+    assert sent == stock_delivery, REREAD
+
+
+def test_the_listener_delivers_batches_of_other_hosts_and_yields_the_rest(probe):
+    manager, sent = probe
+    batch = fanout.batch_message("other-host", [[["operators"], '2["evt",{"n":1}]'],
+                                                [["user:1", "operators"], '2["evt",{"n":2}]']])
+    own = fanout.batch_message(manager.host_id, [[["operators"], '2["own",{}]']])
+    messages = canned_pubsub_messages(b"probe", "other-host", manager.host_id)
+    messages += [{"type": "message", "channel": b"probe", "data": json.dumps(m).encode()}
+                 for m in (batch, own)]
+    manager._redis_listen_with_retries = lambda: iter(messages)
+    manager.server.sleep = lambda seconds: None
+    manager.write_only = False  # a web process (an emit-only one has no sockets to feed)
+    yielded = list(manager._listen())
+    assert len(yielded) == 3  # the stock messages only: the batches were handled here
+    assert sorted((eio_sid, data) for eio_sid, _, data in sent) == [
+        ("eio-op", '2["evt",{"n":1}]'), ("eio-op", '2["evt",{"n":2}]'),
+        ("eio-res", '2["evt",{"n":2}]')]

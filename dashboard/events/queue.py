@@ -42,7 +42,8 @@ import socketio as socketio_pkg
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from . import control, wire
+from . import control, presence, wire
+from .fanout import FanoutMixin
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def _keepalive_options() -> dict:
     return {getattr(socket, n): v for n, v in names.items() if hasattr(socket, n)}
 
 
-class QueueManager(socketio_pkg.RedisManager):
+class QueueManager(FanoutMixin, socketio_pkg.RedisManager):
     """python-socketio's Redis manager that fails fast and knows whether it is listening."""
 
     RETRY_FIRST = 0.5  # seconds before the first re-subscribe attempt
@@ -75,6 +76,7 @@ class QueueManager(socketio_pkg.RedisManager):
         self.listening = False
         self._first_listen = threading.Event()
         self._closed = False
+        self._presence: presence.Presence | None = None
 
     @classmethod
     def like(cls, manager: socketio_pkg.RedisManager) -> QueueManager:
@@ -171,6 +173,29 @@ class QueueManager(socketio_pkg.RedisManager):
                         len(results), failed[0])
         return len(results) - len(failed)
 
+    # -- presence ------------------------------------------------------------------------
+
+    @property
+    def presence(self) -> presence.Presence:
+        """This web process's connected users, mirrored in Redis (dashboard.events.presence)."""
+        with self._publisher_lock:
+            if self._presence is None:
+                self._presence = presence.Presence(self._client, self.channel, self.host_id)
+        return self._presence
+
+    def connected_users(self) -> set[int] | None:
+        """Users with a socket on some web process; None when Redis could not say (inside
+        the quiet period after a failure, or failing now)."""
+        now = time.monotonic()
+        if now < self._quiet_until:
+            return None
+        try:
+            return presence.connected_users(self._batch_client(), self.channel)
+        except (redis.RedisError, OSError) as exc:
+            self._quiet_until = now + self.QUIET_SECONDS
+            log.warning("live events: could not read who is connected (%s)", exc)
+            return None
+
     def take_outcome(self) -> bool:
         """Whether this thread's last publish reached Redis (True when none was attempted)."""
         ok = getattr(self._outcome, "ok", True)
@@ -216,8 +241,9 @@ class QueueManager(socketio_pkg.RedisManager):
         for message in self._redis_listen_with_retries():
             if message["channel"] == channel and message["type"] == "message" \
                     and "data" in message:
-                if not self._handled_control(message["data"]):
-                    yield message["data"]
+                data = message["data"]
+                if not self._handled_control(data) and not self._handled_batch(data):
+                    yield data
 
     # -- control messages ----------------------------------------------------------------
 
