@@ -7,14 +7,18 @@ from gevent import monkey
 
 monkey.patch_all()
 
+import contextlib  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import gevent  # noqa: E402
 import gevent.pool  # noqa: E402
 import requests  # noqa: E402
 import socketio  # noqa: E402
+
+from bench import profiler  # noqa: E402
 
 CONNECT_AT_ONCE = 50
 
@@ -119,7 +123,11 @@ def main() -> None:
     started = time.monotonic()
     clients, failed = connect_all(url, spec["tokens"], arrived, spec["kind"], drops)
     connect_seconds = time.monotonic() - started
-    rounds = [one_round(url, spec, arrived, len(clients), drops) for _ in range(spec["rounds"])]
+    with contextlib.ExitStack() as sampling:
+        for pid, out in spec.get("profile", {}).values():  # only the rounds, not connecting
+            sampling.enter_context(profiler.recording(pid, Path(out)))
+        rounds = [one_round(url, spec, arrived, len(clients), drops)
+                  for _ in range(spec["rounds"])]
     pool = gevent.pool.Pool(500)
     for c in clients:
         pool.spawn(c.disconnect)

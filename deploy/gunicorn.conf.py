@@ -11,7 +11,7 @@ worker_class = "gevent"
 # Socket.IO's long-polling fallback needs sticky sessions; with one worker per port and
 # nginx's ip_hash (deploy/nginx.conf) every client keeps talking to the same process.
 workers = int(os.environ.get("WEB_WORKERS", "1"))
-worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "10000"))
+worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "12000"))
 timeout = 60
 graceful_timeout = 30
 keepalive = 5

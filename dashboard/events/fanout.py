@@ -20,6 +20,7 @@ python-socketio's packet encoding, BaseManager.get_participants and Server._send
 """
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
 
@@ -52,9 +53,16 @@ class FanoutMixin:
             args = list(payload)
         else:
             args = [] if payload is None else [payload]
-        pkt = self.server.packet_class(sio_packet.EVENT, namespace=NAMESPACE,
-                                       data=[event, *args])
-        encoded = pkt.encode()
+        packet_class = self.server.packet_class
+        if packet_class.json is json:
+            # What Packet.encode writes for an event of the default namespace. Building the
+            # Packet would first walk the payload for bytes (as costly as encoding it); the
+            # standard encoder refuses bytes, so a payload it encodes has none.
+            try:
+                return str(sio_packet.EVENT) + json.dumps([event, *args], separators=(",", ":"))
+            except TypeError:
+                pass  # bytes somewhere: the Packet decides
+        encoded = packet_class(sio_packet.EVENT, namespace=NAMESPACE, data=[event, *args]).encode()
         return encoded if isinstance(encoded, str) else None
 
     def emit_batch(self, items: Iterable[tuple[str, object, list[str]]]) -> int:
