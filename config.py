@@ -92,6 +92,12 @@ class Config:
     # sharing one Redis are kept apart by channel name.
     SOCKETIO_CHANNEL = Env("quantify-socketio")
     SOCKETIO_ASYNC_MODE = Env("threading")
+    # Engine.IO heartbeat: the server pings every SOCKETIO_PING_INTERVAL seconds and drops a
+    # client whose answer takes longer than SOCKETIO_PING_TIMEOUT. A generous timeout keeps a
+    # busy web process (a fan-out to 10,000 sockets, a burst of reconnects) from dropping
+    # healthy clients, whose reconnects and syncs would load it further (bench/RESULTS.md).
+    SOCKETIO_PING_INTERVAL = Env(25, int)
+    SOCKETIO_PING_TIMEOUT = Env(60, int)
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

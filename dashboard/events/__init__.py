@@ -12,6 +12,7 @@ Modules:
   scans    – a scan chunk's notifications: to connected residents, one summary to operators
   presence – which users are connected to some web process (kept in Redis)
   fanout   – many events in few queue messages, each payload encoded once
+  roomindex – a disconnecting socket leaves its own rooms without walking all of them
   deliveries – the `delivery` event (operators), and the hook the worker's deliveries
              queue uses to hear of new notifications
   replies  – answers to one socket inside its handler (unread count on connect, `sync`)

@@ -44,6 +44,7 @@ from redis.retry import Retry
 
 from . import control, presence, wire
 from .fanout import FanoutMixin
+from .roomindex import RoomIndexMixin
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def _keepalive_options() -> dict:
     return {getattr(socket, n): v for n, v in names.items() if hasattr(socket, n)}
 
 
-class QueueManager(FanoutMixin, socketio_pkg.RedisManager):
+class QueueManager(FanoutMixin, RoomIndexMixin, socketio_pkg.RedisManager):
     """python-socketio's Redis manager that fails fast and knows whether it is listening."""
 
     RETRY_FIRST = 0.5  # seconds before the first re-subscribe attempt
