@@ -86,11 +86,23 @@ def test_a_heartbeat_writes_the_set_again_after_redis_lost_it(redis_url, channel
     assert 0 < client.ttl(presence.host_key(channel, "a")) <= presence.TTL
 
 
-def test_a_redis_failure_is_logged_not_raised(channel):
-    web = presence.Presence(lambda: redis.Redis(port=9, socket_connect_timeout=0.2), channel,
-                            "a")
-    web.joined("s1", 1)  # the connect handler goes on; the heartbeat repairs it later
-    assert web.users() == {1} and web.beat() is False
+def test_a_redis_failure_is_logged_not_raised_nor_waited_for_by_every_socket(channel):
+    attempts = []
+
+    def client():
+        """A Redis nobody answers on, counting how often it is asked."""
+        attempts.append(1)
+        return redis.Redis(port=9, socket_connect_timeout=0.2)
+
+    web = presence.Presence(client, channel, "a")
+    web.joined("s0", 100)  # the connect handler goes on; the heartbeat repairs it later
+    for i in range(1, 100):
+        web.joined(f"s{i}", i)
+    for i in range(1, 100):  # every socket closing at once as Redis went away
+        web.left(f"s{i}")
+    assert len(attempts) == 1  # the first failure, then quiet: nobody waits a timeout
+    assert web.users() == {100}
+    assert web.beat() is False and len(attempts) == 2  # the heartbeat always tries
     manager = events.QueueManager("redis://127.0.0.1:9/0", channel=channel)
     assert manager.connected_users() is None  # unknown: the publisher then sends to all
 

@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 
 TTL = 60  # seconds a web process's set outlives its last heartbeat
 HEARTBEAT = 15  # seconds between heartbeats: a few may fail before the set expires
+# After a failed write, joins and leaves skip Redis this long (the next heartbeat writes the
+# whole set again): when Redis goes away every socket closes at once, and each must not
+# wait out a connect timeout in turn.
+QUIET = 5.0
 
 # One round trip: the union of every web process's set (the key of a process that died has
 # expired, and SUNION counts a missing key as empty).
@@ -61,6 +65,7 @@ class Presence:
         # Held across the Redis write so a join, a leave and a heartbeat's rewrite reach Redis
         # in the order they happened here.
         self._lock = threading.Lock()
+        self._quiet_until = 0.0
 
     def joined(self, sid: str, user_id: int) -> None:
         """A socket of `user_id` connected; the user is in Redis when this returns."""
@@ -103,7 +108,11 @@ class Presence:
 
     def _write(self, change, *, forget_before: float | None = None) -> bool:
         """Apply `change` to the set, renew its expiry and its place in the index, in one
-        MULTI; False (logged) when Redis failed: the next heartbeat writes it all again."""
+        MULTI; False (logged) when Redis failed, or failed less than QUIET seconds ago and a
+        join or leave is not tried (`forget_before` marks the heartbeat, which always is):
+        the next heartbeat writes it all again."""
+        if forget_before is None and time.monotonic() < self._quiet_until:
+            return False
         try:
             with self._client().pipeline(transaction=True) as pipe:
                 change(pipe)
@@ -114,6 +123,7 @@ class Presence:
                 pipe.execute()
             return True
         except (redis.RedisError, OSError) as exc:
+            self._quiet_until = time.monotonic() + QUIET
             log.warning("presence: could not update %s: %s", self.key, exc)
             return False
 

@@ -18,10 +18,15 @@ three changes, all so the live feed can be honest about what it delivers.
   any Flask-SocketIO instance, the web's and the worker's emit-only one, so both sides
   publish the same way.
 
-It can also publish many events in one pipelined Redis call (`emit_many`): a scan's chunk of
+It can also publish many events in one pipelined Redis call (`emit_many`): a burst of
 notifications costs one round trip per 1,000 events instead of one each, with the very
 messages the stock manager would publish (dashboard.events.wire), so the web's listener
-handles them unchanged.
+handles them unchanged. A scan's fan-out goes further (`emit_batch`, dashboard.events.fanout):
+hundreds of finished Socket.IO packets to a message, which its listener hands to the rooms'
+sockets without decoding them. A web process's QueueManager also records which users it
+has sockets for (`presence`, dashboard.events.presence) and answers who is connected
+anywhere (`connected_users`); and a closing socket leaves only its own rooms
+(dashboard.events.roomindex).
 
 It overrides RedisManager._publish, _listen and _redis_listen_with_retries, calls
 PubSubManager._handle_emit and server.eio.disconnect: tests/test_events_internals.py fails
