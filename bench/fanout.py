@@ -75,7 +75,7 @@ def run(sizes, *, server: str = "werkzeug", timeout: float = 60.0, rounds: int =
     ten clients first (the worker's first scan compiles its SQL). One JSON line per N, with
     the median over rounds of each figure and the worst loss."""
     files = raise_fd_limit()
-    if files < 2 * max(sizes) + 1000:
+    if files < max(sizes) + 1000:  # per process: the web's sockets, the clients' sockets
         log(f"warning: {files} open files allowed; {max(sizes)} clients may not fit")
     path = prepare_db(max(db_wallets, max(sizes)), path=OUT / f"fanout-{db_wallets}.db")
     people = live.bench_residents(path, max(sizes))

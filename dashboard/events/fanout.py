@@ -54,7 +54,7 @@ class FanoutMixin:
         else:
             args = [] if payload is None else [payload]
         packet_class = self.server.packet_class
-        if packet_class.json is json:
+        if packet_class.json.dumps is json.dumps:  # engine.io's json module re-exports it
             # What Packet.encode writes for an event of the default namespace. Building the
             # Packet would first walk the payload for bytes (as costly as encoding it); the
             # standard encoder refuses bytes, so a payload it encodes has none.
