@@ -81,13 +81,14 @@ def cmd_all(a) -> None:
 
     emit({"bench": "machine", **machine(), **load()})
     scans.run([10_000, 100_000, 1_000_000], big_repeats=a.big_repeats, sql=True)
-    scans.run_publish([10_000, 100_000, 1_000_000])
+    scans.run_publish([10_000, 100_000, 1_000_000], repeats=3)
+    scans.run_publish([100_000, 1_000_000], repeats=3, cli=True)
     bounds.run(1_000_000)
     deliveries.run(100_000)
     pages.run(1_000_000, repeats=200)
     latency.run([10, 20, 30, 50, 200], duration=a.duration)
     fanout.run([500, 1000, 2000, 5000], server="werkzeug")
-    fanout.run([500, 1000, 2000, 5000], server="gevent")
+    fanout.run([500, 1000, 2000, 5000, 10_000], server="gevent", profile=True)
 
 
 def cmd_smoke(a) -> None:
