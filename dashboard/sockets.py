@@ -170,11 +170,15 @@ def revalidate(server, lifetimes: login_sessions.Lifetimes = FOREVER, clock=None
     if not saved_by_sid:
         return 0
     ids = sorted({s[events.SOCKET_USER] for s in saved_by_sid.values()})
-    users: dict[int, User] = {}
+    users: dict[int, object] = {}  # id -> a row with the User columns _still_valid reads
     try:
         for start in range(0, len(ids), 500):
             batch = ids[start:start + 500]
-            users.update({u.id: u for u in Session.scalars(select(User).where(User.id.in_(batch)))})
+            # Rows of the columns _still_valid reads, not User objects: a process with
+            # thousands of sockets would build (and throw away) thousands every sweep.
+            users.update({u.id: u for u in Session.execute(
+                select(User.id, User.active, User.token_version, User.role)
+                .where(User.id.in_(batch)))})
         logins = {s.get(events.SOCKET_LOGIN) for s in saved_by_sid.values()} - {None}
         open_logins = login_sessions.still_open(Session, logins, now=(clock or utcnow)(),
                                                 lifetimes=lifetimes) if logins else set()
