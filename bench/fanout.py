@@ -49,7 +49,8 @@ def one_run(stack, path: Path, residents, timeout: float, rounds: int,
     make_low(path, [w for _, w, _ in residents])
     spec = {"tokens": [live.mint_token(u) for u, _, _ in residents], "kind": "low_credit",
             "scan": SCAN, "operator_token": live.mint_token(live.operator_id(path)),
-            "timeout": timeout, "rounds": rounds, "db": str(path), "profile": profile or {}}
+            "timeout": timeout, "rounds": rounds, "db": str(path), "profile": profile or {},
+            "pids": {name: proc.pid for name, proc in stack.procs.items()}}
     spec_file = OUT / "fanout-spec.json"
     spec_file.write_text(json.dumps(spec))
     out = subprocess.run([sys.executable, "-m", "bench.fanout_clients", stack.url,
@@ -99,6 +100,10 @@ def run(sizes, *, server: str = "werkzeug", timeout: float = 60.0, rounds: int =
                 "p50_ms": median(r["p50_ms"] for r in per_round),
                 "p99_ms": median(r["p99_ms"] for r in per_round),
                 "last_ms": median(r["last_ms"] for r in per_round),
+                # CPU from "Run now" until the last arrival, per connected client.
+                "cpu_ms_per_client": {name: round(median(
+                    1000 * r["cpu_s"][name] / max(got["connected"], 1) for r in per_round), 3)
+                    for name in per_round[0].get("cpu_s", {})},
                 "per_round": per_round, "load_before": before, "load_after": load(),
                 **{f"profile_{name}": profiler.summary(Path(out))
                    for name, (_, out) in samples.items()}}))
