@@ -169,6 +169,10 @@ def test_a_chunk_goes_to_connected_residents_and_operators_get_one_summary(db, m
     assert notes == [(n, [events.user_room(online.id)]) for n in expected]  # theirs only
     assert [(p, rooms) for e, p, rooms in got if e == "unread_count"] == [
         ({"count": 3}, [events.user_room(online.id)])]
+    # The count right after the resident's last notification of the chunk, in one batch: the
+    # web queues both on the socket together.
+    mine = [e for e, _, rooms in got if rooms == [events.user_room(online.id)]]
+    assert mine == ["notification"] * 3 + ["unread_count"]
     assert [(p, rooms) for e, p, rooms in got if e == "notifications_batch"] == [
         ({"task_run_id": run.id, "count": 5, "by_type": {"critical_credit": 2, "low_credit": 3},
           "last_id": ids[-1]}, ["operators"])]

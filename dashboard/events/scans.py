@@ -8,8 +8,8 @@ chunk's commit:
 
 * who is connected is read once (dashboard.events.presence, one Redis round trip);
 * each notification with a connected recipient goes to those recipients' rooms only, its
-  payload encoded once, many to a queue message (dashboard.events.fanout); then their
-  unread counts;
+  payload encoded once, many to a queue message (dashboard.events.fanout), each recipient's
+  unread count right after their last one;
 * operators get one `notifications_batch` {task_run_id, count, by_type, last_id}: their feed
   refreshes its rows once from the database (static/js/live.js);
 * residents who are not connected get theirs through `sync` when they connect, as after any
@@ -29,7 +29,7 @@ from ..services import notifications as notif_service
 from ..services.serialize import notification_json
 from .deliveries import notifications_published
 from .emitter import connected_users, emit, emit_batch
-from .publish import notification_rows, publish_unread_counts
+from .publish import notification_rows
 from .rooms import OPERATORS, user_room
 
 BATCH = 1000  # ids per query, and notifications per call to emit_batch
@@ -38,24 +38,30 @@ BATCH = 1000  # ids per query, and notifications per call to emit_batch
 def publish_scan_notifications(session, ids: Iterable[int], *,
                                task_run_id: int | None) -> int:
     """Publish a committed scan chunk's notifications (see the module docstring); how many
-    individual `notification` events reached the queue."""
+    individual `notification` events reached the queue (at least: a pipeline that broke
+    counts as none)."""
     ids = sorted(set(ids))
     if not ids:
         return 0
     recipients = connected_recipients(session, ids, connected_users())
+    # Each resident's unread count goes right after their last notification of the chunk,
+    # in the same batch: the web queues both on the socket together, and its writer sends
+    # them in one wake-up instead of two.
+    last_of = {u: nid for nid, users in sorted(recipients.items()) for u in users}
+    counts = notif_service.unread_counts(session, last_of) if last_of else {}
     sent = 0
-    touched: set[int] = set()
     reached = sorted(recipients)
     for start in range(0, len(reached), BATCH):
         items = []
         for row in notification_rows(session, reached[start:start + BATCH]):
             users = recipients[row.id]
-            touched.update(users)
             items.append(("notification", notification_json(row),
                           [user_room(u) for u in users]))
-        sent += emit_batch(items)
-    if touched:
-        publish_unread_counts(session, sorted(touched))
+            items.extend(("unread_count", {"count": counts[u]}, [user_room(u)])
+                         for u in users if last_of[u] == row.id)
+        notes = len(reached[start:start + BATCH])
+        # Of what reached the queue, at least this many were notifications.
+        sent += max(0, emit_batch(items) - (len(items) - notes))
     emit("notifications_batch", batch_summary(session, ids, task_run_id), [OPERATORS])
     notifications_published(ids)
     return sent
