@@ -109,6 +109,11 @@ class Config:
     # CSRF is checked by our own before_request so bearer-token API calls can skip it.
     WTF_CSRF_CHECK_DEFAULT = False
 
+    # The largest request body in bytes: a bigger one is refused with 413 before it is read to
+    # the end (a form, an API body, a chunked upload alike); form fields alone are held to the
+    # same. The API's JSON bodies have their own, smaller limit (64 KiB, dashboard/api/spec.py).
+    MAX_CONTENT_LENGTH = Env(1024 * 1024, int)
+    MAX_FORM_MEMORY_SIZE = Env(fallback=lambda cls: cls.MAX_CONTENT_LENGTH, cast=int)
     API_TOKEN_MAX_AGE = Env(7 * 24 * 3600, int)
     # Sign-in limits (dashboard/services/accounts/limits.py), for the form and the token
     # endpoint together. Per client address, across accounts: LOGIN_RATE_LIMIT failed

@@ -18,8 +18,10 @@ import os
 import sys
 import time
 
-from dashboard.cli import supervisor
 from dashboard.services.errors import ServiceError
+
+# Each command imports what it needs when it runs (the web, Celery, gevent, Alembic...), so
+# `python run.py scan NAME` starts without loading the web app or the worker.
 
 
 def _config():
@@ -30,7 +32,7 @@ def _config():
 
 
 def migrate() -> None:
-    """Bring the database schema up to date."""
+    """Bring the database schema up to date (a quick look when it already is)."""
     from dashboard.migrate import upgrade
 
     upgrade(_config().DATABASE_URL)
@@ -116,6 +118,8 @@ def cmd_user(args) -> None:
 
 def cmd_all(args) -> None:
     """Everything at once for development."""
+    from dashboard.cli import supervisor
+
     supervisor.run_all(_config(), migrate)
 
 

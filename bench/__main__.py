@@ -1,5 +1,5 @@
-"""`python -m bench SUBCOMMAND`: scan, latency, fanout, pages, workers, writers, deliveries,
-all, smoke, report.
+"""`python -m bench SUBCOMMAND`: scan, latency, realtime, fanout, pages, workers, writers,
+deliveries, cli, all, smoke, report.
 
 Every subcommand prints one JSON line per measurement (also appended to
 bench/out/results.jsonl) and progress on stderr. See bench/RESULTS.md.
@@ -39,6 +39,20 @@ def cmd_latency(a) -> None:
 
     latency.run([float(r) for r in a.rates.split(",")], duration=a.duration,
                 wallets=a.wallets, residents=a.residents, server=a.server)
+
+
+def cmd_realtime(a) -> None:
+    """CPU and statements per top-up in one process, web and worker apart."""
+    from . import realtime
+
+    realtime.run(topups=a.topups, wallets=a.wallets)
+
+
+def cmd_cli(a) -> None:
+    """`python run.py scan NAME` start-up on a migrated database, many runs."""
+    from . import cli
+
+    cli.run(repeats=a.repeats, warmups=a.warmups, scan=a.scan, wallets=a.wallets)
 
 
 def cmd_fanout(a) -> None:
@@ -143,6 +157,14 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--wallets", type=int, default=2000)
     s.add_argument("--residents", type=int, default=50)
     s.add_argument("--server", choices=["werkzeug", "gevent"], default="werkzeug")
+    s = sub.add_parser("realtime", help=cmd_realtime.__doc__)
+    s.add_argument("--topups", type=int, default=500)
+    s.add_argument("--wallets", type=int, default=2000)
+    s = sub.add_parser("cli", help=cmd_cli.__doc__)
+    s.add_argument("--repeats", type=int, default=20)
+    s.add_argument("--warmups", type=int, default=3)
+    s.add_argument("--scan", default="check_low_credit_wallets")
+    s.add_argument("--wallets", type=int, default=200)
     s = sub.add_parser("fanout", help=cmd_fanout.__doc__)
     s.add_argument("--clients", default="500,1000,2000,5000")
     s.add_argument("--server", choices=["werkzeug", "gevent"], default="werkzeug")
@@ -185,7 +207,9 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-COMMANDS = {"deliveries": cmd_deliveries, "scan": cmd_scan, "latency": cmd_latency, "fanout": cmd_fanout,
+COMMANDS = {"cli": cmd_cli, "realtime": cmd_realtime, "deliveries": cmd_deliveries,
+            "scan": cmd_scan,
+            "latency": cmd_latency, "fanout": cmd_fanout,
             "pages": cmd_pages, "workers": cmd_workers, "writers": cmd_writers, "all": cmd_all,
             "smoke": cmd_smoke, "report": cmd_report, "bounds": cmd_bounds}
 

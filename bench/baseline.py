@@ -29,6 +29,8 @@ def credit_scan(session, kind: str, now) -> dict:
         joinedload(Wallet.unit).joinedload(Unit.estate))).all()
     notified = 0
     for w in wallets:
+        if kind == "critical_credit" and _depleted(session, w, now):
+            notified += 1  # the new critical scan tells wallets at zero too
         spend = spend_30d(session, w.id, now) if w.alert_mode == "days" else Decimal(0)
         state = compute_state(w.balance, w.low_balance_threshold, w.alert_mode,
                               w.low_balance_days, spend)
@@ -41,18 +43,40 @@ def credit_scan(session, kind: str, now) -> dict:
         if seen is not None:
             continue
         unit = f"{w.unit.number}, {w.unit.estate.name}"
-        # The old system wrote each message in Python, one wallet at a time.
+        # The old system wrote each message in Python, one wallet at a time (and knew no
+        # run-out forecast: its messages quote none).
         if kind == "low_credit":
             title = messages.LOW_CREDIT_TITLE
             message = messages.LOW_CREDIT.format(unit=unit, balance=format_rand(w.balance),
-                                                 threshold=format_rand(w.low_balance_threshold))
+                                                 threshold=format_rand(w.low_balance_threshold),
+                                                 forecast="")
         else:
             title = messages.CRITICAL_CREDIT_TITLE
-            message = messages.CRITICAL_CREDIT.format(unit=unit, balance=format_rand(w.balance))
+            message = messages.CRITICAL_CREDIT.format(unit=unit, balance=format_rand(w.balance),
+                                                      forecast="")
         session.add(_notification(kind, title, message, now, wallet_id=w.id))
         session.commit()
         notified += 1
     return {"scanned": len(wallets), "notified": notified}
+
+
+def _depleted(session, w: Wallet, now) -> bool:
+    """Old-style credit_depleted: a wallet at zero not told since its last fall, one SELECT
+    and one INSERT and commit for it; True when told."""
+    if w.balance > 0 or w.low_balance_threshold <= 0:
+        return False
+    seen = session.scalar(select(Notification.id).where(
+        Notification.wallet_id == w.id, Notification.type == "credit_depleted",
+        Notification.resolved_at.is_(None)).limit(1))
+    if seen is not None:
+        return False
+    unit = f"{w.unit.number}, {w.unit.estate.name}"
+    session.add(_notification("credit_depleted", messages.CREDIT_DEPLETED_TITLE,
+                              messages.CREDIT_DEPLETED.format(
+                                  unit=unit, supply=messages.depleted_sentence(None)),
+                              now, wallet_id=w.id))
+    session.commit()
+    return True
 
 
 def usage_scan(session, now, tz: str = "Africa/Johannesburg") -> dict:

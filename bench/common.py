@@ -182,6 +182,27 @@ def prepare_db(wallets: int, *, path: Path | None = None, fresh: bool = False) -
     return path
 
 
+def ready_for_scans(path: Path) -> None:
+    """Bring a reused database to the current schema and make what migration 0010 leaves
+    to beat: every wallet's run-out sort key and the estates' calendars, at the scans'
+    `now` (a database seeded before it would otherwise have its alerts sum every wallet's
+    purchases, a path production leaves within minutes). A no-op when already done."""
+    from dashboard.db import Session, get_engine, init_engine
+    from dashboard.migrate import upgrade
+    from dashboard.services.forecast import sql as forecast_sql
+
+    url = db_url(path)
+    upgrade(url)
+    init_engine(url)
+    session = Session()
+    now = scan_now(path)
+    forecast_sql.refresh_forecasts(session, now, batch=50_000, batches=1000)
+    forecast_sql.ensure_calendars(session, now, "Africa/Johannesburg")
+    session.commit()
+    Session.remove()
+    get_engine().dispose()
+
+
 def add_residents(path: Path) -> int:
     """Give the primary occupant of every unit a resident login, as a live estate would have.
 
@@ -232,6 +253,9 @@ def reset_alerts(path: Path) -> None:
     with sqlite3.connect(path, timeout=60) as conn:
         conn.execute("UPDATE wallets SET low_alerted_at = NULL, critical_alerted_at = NULL "
                      "WHERE low_alerted_at IS NOT NULL OR critical_alerted_at IS NOT NULL")
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(wallets)")}
+        if "depleted_at" in columns:  # migration 0010: credit_depleted's claim
+            conn.execute("UPDATE wallets SET depleted_at = NULL WHERE depleted_at IS NOT NULL")
         conn.execute("DELETE FROM notification_deliveries")
         conn.execute("DELETE FROM notifications")
         # Runs and their chunk records go together: the worker skips a chunk already recorded

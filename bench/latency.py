@@ -149,9 +149,29 @@ def _r(value):
     return None if value is None else round(value, 1)
 
 
+KNEE_MS = 1000.0  # the knee: the rate at which p99 passes this
+
+
+def knee(results: list[dict]) -> dict:
+    """Where p99 passes KNEE_MS among the measured rates: the highest rate at or under it
+    and the lowest over it (None when every rate is on one side), with each rate's p99,
+    loss and CPU per top-up."""
+    ordered = sorted(results, key=lambda r: r["rate"])
+    under = [r["rate"] for r in ordered if r["p99_ms"] is not None and r["p99_ms"] <= KNEE_MS
+             and not r["lost"]]
+    over = [r["rate"] for r in ordered if r["rate"] not in under]
+    return {"bench": "latency_knee", "p99_limit_ms": KNEE_MS,
+            "knee_between": [max(under) if under else None, min(over) if over else None],
+            "rates": {str(r["rate"]): {k: r[k] for k in (
+                "p50_ms", "p99_ms", "lost", "cpu_ms_per_topup_web",
+                "cpu_ms_per_topup_worker")} | {"load1": r["load_before"]["load1"]}
+                for r in ordered}}
+
+
 def run(rates, *, duration: float = 60.0, wallets: int = 2000, residents: int = 50,
         server: str = "werkzeug") -> list:
-    """Start the stack once and measure each rate; one JSON line per rate. `server` is the
+    """Start the stack once and measure each rate; one JSON line per rate, then one with the
+    knee (the rate where p99 passes 1 s) and each rate's CPU per top-up. `server` is the
     development server (werkzeug, threads) or the production one (gunicorn -k gevent)."""
     path = prepare_db(wallets, path=OUT / f"live-{wallets}.db")
     people = live.bench_residents(path, residents)
@@ -163,4 +183,8 @@ def run(rates, *, duration: float = 60.0, wallets: int = 2000, residents: int = 
             log(f"latency at {rate}/s for {duration} s")
             out.append(emit({**drive(stack, people, rate, duration),
                              "residents": len(people), "server": server}))
+    if out:
+        found = emit({**knee(out), "server": server, "duration": duration})
+        log(f"knee (p99 over {KNEE_MS:.0f} ms) between {found['knee_between'][0]}/s and "
+            f"{found['knee_between'][1]}/s")
     return out

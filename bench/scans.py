@@ -10,7 +10,17 @@ import json
 import subprocess
 import sys
 
-from .common import ROOT, emit, load, log, median, prepare_db, reset_alerts, warm_cache
+from .common import (
+    ROOT,
+    emit,
+    load,
+    log,
+    median,
+    prepare_db,
+    ready_for_scans,
+    reset_alerts,
+    warm_cache,
+)
 
 SCANS = ("low_credit", "critical_credit", "high_usage")
 
@@ -37,6 +47,7 @@ def measure(wallets: int, scan: str, *, repeats: int, baseline: bool, baseline_r
             sql: bool = False, path=None) -> dict:
     """Median seconds and peak memory of `scan` at `wallets`, beside the baseline if asked."""
     path = path or prepare_db(wallets)
+    ready_for_scans(path)
     warm_cache(path)
     loads, runs, base = [load()], [], []
     for i in range(max(repeats, baseline_repeats if baseline else 0)):

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import os
 
-from . import deliveries, fanout, latency, live, pages, scans
+from . import cli, deliveries, fanout, latency, live, pages, scans
 from .common import OUT, emit, prepare_db
 
 WALLETS = 120
 
 
 def run(*, gevent: bool = False) -> None:
-    """Scans (with baselines), latency, fan-out, pages and deliveries, each once, tiny."""
+    """Scans (with baselines), latency, fan-out, pages, deliveries and the command line's
+    start-up, each once, tiny."""
     os.environ["BENCH_SMOKE"] = "1"  # children inherit it
     path = prepare_db(WALLETS, path=OUT / "smoke.db")
     for scan in scans.SCANS:
@@ -38,6 +39,7 @@ def run(*, gevent: bool = False) -> None:
                   "smoke": True})
     deliveries.scan_cost(WALLETS, repeats=1, path=path)
     deliveries.throughput(20, concurrency=4)
+    cli.run(repeats=1, warmups=0, wallets=WALLETS)
     if gevent:
         fanout.run([3], server="gevent", timeout=20, rounds=1, db_wallets=WALLETS,
                    profile=True)

@@ -1,14 +1,23 @@
-"""Quantify Notify: the web application (dashboard, resident pages, API and Socket.IO)."""
+"""Quantify Notify: the web application (dashboard, resident pages, API and Socket.IO).
+
+Importing this package imports nothing else: the worker and the command line use its
+services and models without loading Flask (create_app brings in the web).
+"""
 from __future__ import annotations
 
-from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
+from typing import TYPE_CHECKING
 
-from config import get_config
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 def create_app(config_name: str | None = None, **overrides) -> Flask:
     """Build the Flask app: configuration, database, extensions, blueprints, Socket.IO."""
+    from flask import Flask
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from config import get_config
+
     from . import auth, errors, logs, ops, routing, security, sockets
     from .api import bp as api_bp
     from .db import Session, init_engine

@@ -40,28 +40,42 @@ def client() -> Celery:
     return app
 
 
-def send(name: str, *, queue: str = QUEUE, countdown: float | None = None, **kwargs) -> str:
-    """Queue task `name` on `queue` (to run `countdown` seconds from now, when given);
-    Unavailable (503) when the broker cannot be reached."""
+def send(name: str, *, queue: str = QUEUE, countdown: float | None = None,
+         options: dict | None = None, **kwargs) -> str:
+    """Queue task `name` on `queue` (to run `countdown` seconds from now, when given; with
+    Celery's message `options`, like headers); Unavailable (503) when the broker cannot be
+    reached."""
     try:
         result = client().send_task(name, kwargs=kwargs, queue=queue, retry=True,
-                                    retry_policy=RETRY_POLICY, countdown=countdown)
+                                    retry_policy=RETRY_POLICY, countdown=countdown,
+                                    **(options or {}))
         return result.id
     except Exception as exc:  # kombu raises several types for an unreachable broker
         log.warning("could not queue %s: %s", name, exc)
         raise Unavailable("The task queue is unreachable; try again shortly.") from exc
 
 
-def after_transaction(tx) -> bool:
-    """Queue the real-time tasks of a committed transaction; False when the broker is down.
+#: The message header that asks a transaction's notice task (send_topup_notification,
+#: send_purchase_notification in worker/tasks.py) to check the wallet as well, in the same
+#: database transaction. The web sends one task per transaction with it; a notice task sent
+#: without it (by the tests, or by hand) stores the notice only, and
+#: check_wallet_after_transaction still checks a wallet on its own.
+WALLET_CHECK_HEADER = "quantify_wallet_check"
+#: One task per transaction, fire-and-forget: the notice and the wallet check, and no
+#: result stored (nobody reads it: the web has no result backend).
+FOLLOW_UP = {"headers": {WALLET_CHECK_HEADER: True}, "ignore_result": True}
 
-    A failure here is not the caller's failure: the money moved, and the minute sweep sends
-    the notification once the broker is back.
+
+def after_transaction(tx) -> bool:
+    """Queue the real-time task of a committed transaction (its notice and the wallet check,
+    one task); False when the broker is down.
+
+    A failure here is not the caller's failure: the money moved, and the minute sweep does
+    the task's work once the broker is back.
     """
     name = "send_topup_notification" if tx.type == "topup" else "send_purchase_notification"
     try:
-        send(name, transaction_id=tx.id)
-        send("check_wallet_after_transaction", wallet_id=tx.wallet_id, transaction_id=tx.id)
+        send(name, options=FOLLOW_UP, transaction_id=tx.id)
         return True
     except Unavailable:
         return False
@@ -71,7 +85,7 @@ def after_payment(result) -> None:
     """Everyone who should know about a committed top-up or purchase is told, once.
 
     `result` is the payment service's TransactionResult (None, or a replay of an earlier
-    Idempotency-Key, tells nobody anything new): the real-time tasks are queued (the
+    Idempotency-Key, tells nobody anything new): the real-time task is queued (the
     notification and the wallet's state check), the alerts the payment resolved are sent
     again so open inboxes show them resolved, and the wallet's new balance is published.
     The top-up and purchase routes of the pages and of the API all end here.

@@ -5,7 +5,7 @@ import logging
 
 from flask import jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from .db import is_transient
 from .services.errors import (
@@ -60,8 +60,24 @@ def error_response(status: int, message: str, *, code: str | None = None,
     return render_template("error.html", status=status, message=message), status
 
 
+def size_text(limit: int) -> str:
+    """A byte count as people read it: 1 MiB, 64 KiB, 1500 bytes."""
+    for unit, size in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if limit >= size and limit % size == 0:
+            return f"{limit // size} {unit}"
+    return f"{limit} bytes"
+
+
 def init_app(app) -> None:
     """Register the handlers."""
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(exc: RequestEntityTooLarge):
+        """A body over MAX_CONTENT_LENGTH (or form fields over MAX_FORM_MEMORY_SIZE), refused
+        before it is read to the end, whether it said its length or came in chunks."""
+        limit = app.config.get("MAX_CONTENT_LENGTH")
+        where = f": send at most {size_text(limit)}" if limit else ""
+        return error_response(413, f"The request is too large{where}.", code="too_large")
 
     @app.errorhandler(ServiceError)
     def _service_error(exc: ServiceError):

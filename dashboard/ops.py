@@ -15,7 +15,11 @@ import time
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.exposition import (
+    CONTENT_TYPE_PLAIN_0_0_4,
+    choose_encoder,
+    generate_latest,
+)
 from prometheus_client.registry import Collector
 from sqlalchemy import text
 
@@ -111,6 +115,16 @@ class SocketCollector(Collector):
                                 "Socket.IO connections held by this web process.", value=sockets)
 
 
+def encoder_for(accept: str):
+    """prometheus-client's format for the scraper's Accept header; a header it cannot read
+    (`application/openmetrics-text; version=abc` raised a TypeError: a 500) gets the plain
+    text format, as a scraper asking for nothing does."""
+    try:
+        return choose_encoder(accept)
+    except (TypeError, ValueError):
+        return generate_latest, CONTENT_TYPE_PLAIN_0_0_4
+
+
 @bp.get("/metrics")
 def metrics():
     """The Prometheus exposition (text, or OpenMetrics when the scraper asks for it) of the
@@ -120,7 +134,7 @@ def metrics():
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DatabaseCollector(Session))
     registry.register(SocketCollector())
-    encode, content_type = choose_encoder(request.headers.get("Accept", ""))
+    encode, content_type = encoder_for(request.headers.get("Accept", ""))
     try:
         body = encode(registry)
     finally:

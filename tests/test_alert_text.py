@@ -10,6 +10,10 @@ from hypothesis import strategies as st
 from sqlalchemy import BigInteger, literal, select
 
 from dashboard.models import Notification, Transaction, Wallet
+from dashboard.models.types import epoch
+from dashboard.services.forecast import FriendlyHours
+from dashboard.services.forecast import sql as forecast_sql
+from dashboard.services.forecast.runout import credit_seconds, forecast, quoted
 from dashboard.services.money import format_rand, money_str
 from dashboard.services.notifications import messages
 from dashboard.services.scans import credit_alerts
@@ -55,22 +59,38 @@ def test_days_left_rounds_half_up_in_tenths(balance, spend, expected):
     assert str(days_left(D(balance), D(spend))) == expected
 
 
-def python_alert(kind, w: Wallet, spend: D) -> tuple[str, str, dict]:
+def python_forecast(w: Wallet, spend: D, now=NOW) -> tuple[str, dict]:
+    """The forecast sentence and figures an alert quotes, from the Python forecast."""
+    hours = FriendlyHours.of(w.unit.estate, "Africa/Johannesburg")
+    found = forecast(w.balance, spend, now, hours)
+    if found is None or not quoted(credit_seconds(w.balance, spend)):
+        return "", {"runs_out_at": None, "supply_until": None}
+    sentence = messages.forecast_sentence(found.runs_out_text,
+                                          found.supply_text if found.friendly else None)
+    return sentence, {"runs_out_at": epoch(found.runs_out_at),
+                      "supply_until": epoch(found.supply_until) if found.friendly else None}
+
+
+def python_alert(kind, w: Wallet, spend: D, now=NOW) -> tuple[str, str, dict]:
     """What the alert for `w` says, rendered in Python from the same templates."""
     unit = f"{w.unit.number}, {w.unit.estate.name}"
     data = {"wallet_id": w.id, "balance": money_str(w.balance),
             "threshold": money_str(w.low_balance_threshold), "task_run_id": None}
+    sentence, figures = python_forecast(w, spend, now)
+    data.update(figures)
     if kind == "critical_credit":
         return (messages.CRITICAL_CREDIT_TITLE,
-                messages.CRITICAL_CREDIT.format(unit=unit, balance=format_rand(w.balance)), data)
+                messages.CRITICAL_CREDIT.format(unit=unit, balance=format_rand(w.balance),
+                                                forecast=sentence), data)
     left = days_left(w.balance, spend) if w.alert_mode == "days" else None
     if left is None:
         text = messages.LOW_CREDIT.format(unit=unit, balance=format_rand(w.balance),
-                                          threshold=format_rand(w.low_balance_threshold))
+                                          threshold=format_rand(w.low_balance_threshold),
+                                          forecast=sentence)
     else:
         data["days_left"] = str(left)
         text = messages.LOW_CREDIT_DAYS.format(unit=unit, balance=format_rand(w.balance),
-                                               days_left=left)
+                                               days_left=left, forecast=sentence)
     return messages.LOW_CREDIT_TITLE, text, data
 
 
@@ -103,6 +123,7 @@ def test_sql_alerts_say_what_python_would(db, cases):
     db.flush()
     ids = list(spends)
     where = Wallet.__table__.c.id.in_(ids)
+    forecast_sql.ensure_calendars(db, NOW, "Africa/Johannesburg")  # as every credit pass does
     credit_alerts.refresh_states(db, where, NOW)
     made = []
     for kind in credit_alerts.KINDS:

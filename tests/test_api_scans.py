@@ -10,7 +10,8 @@ from dashboard.models import TaskRun
 from tests import factories
 from tests.conftest import private_broker_url
 
-SCANS = ["check_low_credit_wallets", "check_critical_credit_wallets", "analyze_high_usage"]
+SCANS = ["check_low_credit_wallets", "check_critical_credit_wallets", "analyze_high_usage",
+         "send_operator_digests", "check_silent_meters"]
 
 
 
@@ -33,19 +34,21 @@ def resident_headers(client, make):
 
 
 def test_scans_list_schedule_and_local_next_run(client, op):
-    """Three scans, each with its schedule in words and next_run_at in +02:00 local time."""
+    """Every scan, each with its schedule in words and next_run_at in +02:00 local time."""
     r = client.get("/api/v1/scans", headers=op)
     assert r.status_code == 200
     scans = {s["name"]: s for s in r.get_json()}
     assert list(scans) == SCANS
     now = datetime.now(timezone.utc)
     local_hours = {"check_low_credit_wallets": {6}, "analyze_high_usage": {7},
-                   "check_critical_credit_wallets": {0, 4, 8, 12, 16, 20}}
+                   "check_critical_credit_wallets": {0, 4, 8, 12, 16, 20},
+                   "send_operator_digests": {7}, "check_silent_meters": {8}}
+    minutes = {"send_operator_digests": 30}
     for name, scan in scans.items():
         assert scan["schedule"] and scan["last_run"] is None
-        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:00:00\+02:00", scan["next_run_at"]), scan
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:00\+02:00", scan["next_run_at"]), scan
         at = datetime.fromisoformat(scan["next_run_at"])
-        assert at.hour in local_hours[name]
+        assert at.hour in local_hours[name] and at.minute == minutes.get(name, 0)
         limit = timedelta(hours=4) if name == "check_critical_credit_wallets" else \
             timedelta(hours=24)
         assert now < at <= now + limit

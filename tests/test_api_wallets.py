@@ -6,6 +6,7 @@ import pytest
 import redis
 from sqlalchemy import event, func, select
 
+from dashboard import dispatch
 from dashboard.db import get_engine
 from dashboard.models import Occupancy, Person, Transaction, User, Wallet
 from dashboard.services.wallets import search as wallet_service
@@ -430,18 +431,21 @@ def test_purchase_above_balance_is_409(client, db, make, op):
 
 # -- creating transactions ----------------------------------------------------------------
 
+def queued_headers(redis_url) -> list[dict]:
+    """The headers of every message waiting on the private broker's queue, oldest first."""
+    r = redis.Redis.from_url(private_broker_url(redis_url))
+    # kombu LPUSHes: oldest last
+    return [json.loads(raw)["headers"] for raw in reversed(r.lrange("notifications", 0, -1))]
+
+
 def queued_tasks(redis_url):
     """(task name, kwargs) of every message waiting on the private broker's queue."""
-    r = redis.Redis.from_url(private_broker_url(redis_url))
-    out = []
-    for raw in reversed(r.lrange("notifications", 0, -1)):  # kombu LPUSHes: oldest last
-        headers = json.loads(raw)["headers"]
-        out.append((headers["task"], headers["kwargsrepr"]))
-    return out
+    return [(h["task"], h["kwargsrepr"]) for h in queued_headers(redis_url)]
 
 
 def test_top_up_is_201_and_queues_its_real_time_tasks(client, db, make, op, redis_url):
-    """201 {transaction}; the notice and the wallet check are queued for that transaction."""
+    """201 {transaction}; one task is queued for that transaction, asked to check the wallet
+    too (the notice and the check), fire-and-forget (no result stored)."""
     redis.Redis.from_url(private_broker_url(redis_url)).delete("notifications")
     w = make.wallet("20.00")
     r = client.post(f"/api/v1/wallets/{w.id}/topups", headers=op,
@@ -454,10 +458,10 @@ def test_top_up_is_201_and_queues_its_real_time_tasks(client, db, make, op, redi
         "balance_before": "20.00", "balance_after": "50.50", "method": "eft",
         "status": "completed"}
     assert isinstance(tx["id"], int) and tx["created_at"].endswith("+00:00")
-    tasks = queued_tasks(redis_url)
-    assert [name for name, _ in tasks] == ["send_topup_notification",
-                                           "check_wallet_after_transaction"]
-    assert str(tx["id"]) in tasks[0][1] and str(w.id) in tasks[1][1]
+    assert queued_tasks(redis_url) == [("send_topup_notification",
+                                        f"{{'transaction_id': {tx['id']}}}")]
+    (headers,) = queued_headers(redis_url)
+    assert headers[dispatch.WALLET_CHECK_HEADER] is True and headers["ignore_result"] is True
 
 
 def test_purchase_is_201_with_units(client, make, op):

@@ -21,7 +21,7 @@ def test_every_benchmark_runs_at_a_toy_size(tmp_path):
     lines = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     kinds = {line["bench"] for line in lines}
     assert kinds == {"scan", "scan_publish", "scan_cli", "latency", "fanout", "pages",
-                     "deliveries_scan", "deliveries"}, kinds
+                     "deliveries_scan", "deliveries", "cli"}, kinds
 
     scans = {line["scan"]: line for line in lines if line["bench"] == "scan"}
     assert set(scans) == {"low_credit", "critical_credit", "high_usage"}
@@ -44,5 +44,7 @@ def test_every_benchmark_runs_at_a_toy_size(tmp_path):
     assert scan_cost["outside_rows_off"] == 0, scan_cost
     sent = {line["channel"]: line["sent"] for line in lines if line["bench"] == "deliveries"}
     assert sent == {"email": 20, "sms": 20}, sent
+    cli = next(line for line in lines if line["bench"] == "cli")
+    assert cli["startup_s"]["min"] > 0 and cli["scan_s"]["min"] >= 0, cli
     assert {line["page"] for line in lines if line["bench"] == "pages"} >= {
         "first", "filtered_low", "deep"}

@@ -48,7 +48,10 @@ def test_every_scan_has_its_coordinator_task_and_a_pass():
         assert getattr(scan_tasks, name) is scan_tasks.TASKS[name]
         assert callable(SCANS[name].run_pass) and SCANS[name].walks in catalogue.WALKS
     assert {scan.kind for scan in SCANS.values()} == {"low_credit", "critical_credit",
-                                                     "high_usage"}
+                                                     "high_usage", "operator_digest",
+                                                     "meter_silent"}
+    assert catalogue.for_kind("meter_silent").walks == "meters"
+    assert catalogue.for_kind("operator_digest").walks == "estates"
 
 
 def test_daily_descriptions_say_the_crontab():

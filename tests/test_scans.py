@@ -276,13 +276,16 @@ def test_run_lifecycle_counts(db):
 
 
 def test_next_run_times_are_local(db):
-    """05:59 in Johannesburg: low credit at 06:00, critical at 08:00, high usage at 07:00."""
+    """05:59 in Johannesburg: low credit at 06:00, critical at 08:00, high usage at 07:00,
+    the digests at 07:30, silent meters at 08:00."""
     now = datetime(2026, 3, 10, 3, 59, tzinfo=timezone.utc)
     infos = {i.name: i for i in scan_control.describe(db, now, "Africa/Johannesburg")}
     got = {name: info.next_run_at.isoformat() for name, info in infos.items()}
     assert got == {"check_low_credit_wallets": "2026-03-10T06:00:00+02:00",
                    "check_critical_credit_wallets": "2026-03-10T08:00:00+02:00",
-                   "analyze_high_usage": "2026-03-10T07:00:00+02:00"}
+                   "analyze_high_usage": "2026-03-10T07:00:00+02:00",
+                   "send_operator_digests": "2026-03-10T07:30:00+02:00",
+                   "check_silent_meters": "2026-03-10T08:00:00+02:00"}
     late = datetime(2026, 3, 10, 22, 30, tzinfo=timezone.utc)  # 00:30 on the 11th, local
     infos = {i.name: i for i in scan_control.describe(db, late, "Africa/Johannesburg")}
     assert infos["check_low_credit_wallets"].next_run_at.isoformat() == \

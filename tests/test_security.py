@@ -128,6 +128,12 @@ def expected(policy_name: str, identity: str, owns: bool) -> str:
 
 # -- the site under test ---------------------------------------------------------------------------
 
+#: A valid estate hours form (friendly hours, zone, meter silence, SMS delay).
+HOURS_FORM = {"friendly_hours": "1", "friendly_start": "18:00", "friendly_end": "07:00",
+              "friendly_weekends": "1", "friendly_holidays": "1", "timezone": "",
+              "meter_silent_hours": "48", "sms_delay_minutes": "0"}
+
+
 class Site:
     """Two residents' wallets, staff, hostile names, and a signed-in client per identity."""
 
@@ -252,6 +258,8 @@ class Site:
                 "low_balance_threshold": "50.00", "alert_mode": "amount",
                 "low_balance_days": "3", "alert_frequency_hours": "24",
                 "min_low_balance_threshold": "0.00", "max_low_balance_threshold": "2000.00"},
+            "thresholds.save_hours": HOURS_FORM,
+            "thresholds.preview_hours": HOURS_FORM,
             "resident.topup": {"amount": "1.00", "method": "card", "idempotency_key": key},
             "resident.buy": {"amount": "1.00", "utility": "electricity",
                              "idempotency_key": key},

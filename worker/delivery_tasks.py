@@ -17,7 +17,7 @@ import logging
 import redis
 from celery import shared_task
 from celery.signals import worker_ready
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from dashboard import events
 from dashboard.db import Session, write_transaction
@@ -89,17 +89,21 @@ def sweep_deliveries() -> dict:
     return {"released": len(released), "outcome_unknown": len(stale), "drained": due}
 
 
+D = NotificationDelivery
+# Built once (it runs after every publish of new notifications): the range is bound.
+PENDING_CHANNELS = (select(D.channel).where(D.notification_id.between(bindparam("first"),
+                                                                      bindparam("last")),
+                                            D.channel != "in_app", D.status == "pending")
+                    .distinct())
+
+
 def kick(notification_ids: list[int]) -> None:
     """After new notifications are published: queue a drain for each channel they have
     pending deliveries on (one indexed query over the id range; nothing for most top-ups)."""
     if not notification_ids:
         return
-    d = NotificationDelivery
-    channels = Session.scalars(
-        select(d.channel).where(d.notification_id.between(min(notification_ids),
-                                                          max(notification_ids)),
-                                d.channel != "in_app", d.status == "pending")
-        .distinct()).all()
+    channels = Session.scalars(PENDING_CHANNELS, {"first": min(notification_ids),
+                                                  "last": max(notification_ids)}).all()
     for channel in channels:
         send_deliveries.apply_async((channel,), queue=QUEUE)
 

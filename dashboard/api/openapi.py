@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flask import current_app, jsonify
 
+from ..security import MAX_JSON_DEPTH
 from . import bp
 from .schemas import components, ref
 from .spec import OPERATIONS, Operation
@@ -17,8 +18,9 @@ UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 CSRF_HEADER = "X-CSRFToken"  # Flask-WTF reads the token from it (WTF_CSRF_HEADERS)
 #: Each error status: its component name and when the API answers it.
 ERRORS = {
-    400: ("BadRequest", "Malformed: the body is not a JSON object, a value holds a NUL "
-                        "character, or a signed-in browser session sent no CSRF token."),
+    400: ("BadRequest", "Malformed: the body is not a JSON object (or nests more than "
+                        f"{MAX_JSON_DEPTH} levels), a value holds a NUL character, or a "
+                        "signed-in browser session sent no CSRF token."),
     401: ("Unauthorized", "No valid bearer token or session (or, for a token, bad "
                           "credentials)."),
     403: ("Forbidden", "A viewer (read-only operator) asked to change something."),

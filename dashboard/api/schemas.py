@@ -121,6 +121,12 @@ def components() -> dict:
             "low_balance_threshold": MONEY, "alert_mode": enum(ALERT_MODES),
             "low_balance_days": INTEGER, "alert_frequency_hours": INTEGER,
             "state": enum(WALLET_STATES),
+            "runs_out_at": {**nullable(TIME), "description": (
+                "When the credit runs out at the average daily spend of the last 30 days; "
+                "null without purchases in 30 days.")},
+            "supply_until": {**nullable(TIME), "description": (
+                "When the supply is cut: the run-out, or the end of the estate's friendly "
+                "hours holding it.")},
             "residents": {"type": "array", "items": obj(
                 {"id": INTEGER, "name": TEXT, "role": TEXT, "primary": {"type": "boolean"}})}}),
         "Transaction": obj({

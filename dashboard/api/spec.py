@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from flask import request
 
 from ..routing import ID_CONVERTER
+from ..security import MAX_JSON_DEPTH
 from ..services.errors import ServiceError, ValidationFailed
 from ..services.ids import MAX_ID
 from . import bp
@@ -117,9 +118,15 @@ class Body:
             raise PayloadTooLarge(f"The body is larger than {MAX_BODY_BYTES // 1024} KiB.")
         if not request.is_json:
             raise UnsupportedMediaType("Send a JSON body with Content-Type: application/json.")
+        # A chunked body says no length up front: measured once read (MAX_CONTENT_LENGTH
+        # bounds the read itself).
+        if len(request.get_data(cache=True)) > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"The body is larger than {MAX_BODY_BYTES // 1024} KiB.")
         data = request.get_json(silent=True)
         if not isinstance(data, dict):
-            raise ServiceError("The body must be a JSON object.", code="bad_json")
+            # Not JSON, not an object, or nested deeper than security.MAX_JSON_DEPTH.
+            raise ServiceError("The body must be a JSON object (nested at most "
+                               f"{MAX_JSON_DEPTH} levels).", code="bad_json")
         unknown = sorted(str(name) for name in data if name not in self.fields)
         if unknown:
             raise ValidationFailed("Some fields are not valid.", fields={

@@ -2,7 +2,7 @@
 services as the wallet pages (the same checks, the same messages)."""
 from __future__ import annotations
 
-from flask import jsonify, request
+from flask import current_app, jsonify, request
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -10,6 +10,7 @@ from .. import dispatch, events
 from ..db import Session
 from ..models import ALERT_MODES, TOPUP_METHODS, UTILITIES, WALLET_STATES, Estate, Unit, utcnow
 from ..services import payments, wallets
+from ..services.forecast import wallets as forecast_wallets
 from ..services.ids import MAX_ID
 from ..services.payments import (
     IDEMPOTENCY_KEY_LENGTH,
@@ -20,6 +21,7 @@ from ..services.payments import (
     transactions,
 )
 from ..services.serialize import transaction_json, wallet_json
+from ..services.wallets.search import FLAGS
 from .helpers import int_arg, listing, refuse_viewers, signed_in
 from .payments import payment_payload
 from .schemas import (
@@ -57,6 +59,7 @@ LIST_PARAMS = [
           f"(the first {wallets.SEARCH_LENGTH} characters)."),
     query("sort", enum(wallets.SORTS, default="id")),
     query("estate_id", {"type": "integer", "minimum": 0, "maximum": MAX_ID}),
+    query("flag", enum(FLAGS), "zero: wallets at zero; silent: wallets with a silent meter."),
     LIMIT, query("cursor", {"type": "string", "pattern": wallets.CURSOR_PATTERN},
                  "The next_cursor of the previous page (with the same sort).")]
 PAID = {201: (ref("TransactionResult"), "Created"),
@@ -73,8 +76,16 @@ def _wallet_link(operation: str) -> dict:
 
 
 def wallet_payload(wallet) -> dict:
-    """One wallet with its residents."""
-    return wallet_json(wallet, wallets.residents_of(Session, [wallet.id])[wallet.id])
+    """One wallet with its residents and run-out forecast."""
+    return wallets_payload([wallet])[0]
+
+
+def wallets_payload(found: list) -> list[dict]:
+    """Wallets with their residents and run-out forecasts (a query for each, not per wallet)."""
+    residents = wallets.residents_of(Session, [w.id for w in found])
+    forecasts = forecast_wallets.for_wallets(Session, found, utcnow(),
+                                             current_app.config["CELERY_TIMEZONE"])
+    return [wallet_json(w, residents[w.id], forecasts[w.id]) for w in found]
 
 
 @route("GET", "/wallets", summary="Wallets the caller may see", params=LIST_PARAMS,
@@ -85,15 +96,13 @@ def wallet_payload(wallet) -> dict:
                     "GetTransactions": _wallet_link("list_transactions")}})
 @signed_in
 def list_wallets():
-    """Wallets the caller may see: ?state=&q=&sort=&estate_id=&limit=&cursor=."""
+    """Wallets the caller may see: ?state=&q=&sort=&estate_id=&flag=&limit=&cursor=."""
     page = wallets.list_wallets(
         Session, current_user, state=request.args.get("state") or None,
         q=request.args.get("q"), sort=request.args.get("sort") or "id",
         estate_id=int_arg("estate_id"), limit=wallets.parse_limit(request.args.get("limit")),
-        cursor=request.args.get("cursor"))
-    residents = wallets.residents_of(Session, [w.id for w in page.items])
-    return jsonify(listing([wallet_json(w, residents[w.id]) for w in page.items],
-                           page.next_cursor))
+        cursor=request.args.get("cursor"), flag=request.args.get("flag") or None)
+    return jsonify(listing(wallets_payload(page.items), page.next_cursor))
 
 
 @route("GET", "/wallets/{wallet_id}", summary="One wallet", answers={200: ref("Wallet")})

@@ -72,6 +72,23 @@ def seed_if_empty(config) -> None:
     Session.commit()
     Session.remove()
     print(f"  {result.wallets} wallets on {result.estates} estates.", flush=True)
+    first_scans(config)
+
+
+#: Run once on the demo data, so the first look shows alerts (with their run-out times), the
+#: silent meters and the morning digest without waiting for the schedule.
+FIRST_SCANS = ("check_critical_credit_wallets", "check_low_credit_wallets",
+               "check_silent_meters", "send_operator_digests")
+
+
+def first_scans(config) -> None:
+    """Run FIRST_SCANS in this process, as `run.py scan` does (their runs are in the
+    history, triggered `cli`)."""
+    from .scan import run_cli_scan
+
+    for name in FIRST_SCANS:
+        run = run_cli_scan(config, name)
+        print(f"  {name}: {run['result']['notified']:,} notified.", flush=True)
 
 
 def banner(config) -> None:

@@ -8,7 +8,8 @@ after the database commit; a failed publish never fails the request or task that
 data, because browsers catch up through `sync`.
 
 Modules:
-  publish  – what is sent to whom: notifications, unread counts, task runs, wallets
+  publish  – what is sent to whom: notifications, unread counts, task runs, wallets (and
+             a transaction's notifications, counts and wallet in one call: publish_outcome)
   scans    – a scan chunk's notifications: to connected residents, one summary to operators
   presence – which users are connected to some web process (kept in Redis)
   fanout   – many events in few queue messages, each payload encoded once
@@ -39,6 +40,7 @@ from .emitter import (
 from .publish import (
     notification_rows,
     publish_notifications,
+    publish_outcome,
     publish_task_run,
     publish_unread_counts,
     publish_wallet,
@@ -52,7 +54,7 @@ __all__ = [
     "OPERATORS", "SOCKET_LOGIN", "SOCKET_USER", "QueueManager", "close_sockets",
     "connected_users", "emit", "emit_batch", "emit_many", "init", "init_queue", "listening",
     "notification_rows", "on_notifications_published", "publish_deliveries",
-    "publish_notifications", "publish_scan_notifications", "publish_task_run",
-    "publish_unread_counts", "publish_wallet", "replay_missed", "reply",
+    "publish_notifications", "publish_outcome", "publish_scan_notifications",
+    "publish_task_run", "publish_unread_counts", "publish_wallet", "replay_missed", "reply",
     "reply_unread_count", "socket_joined", "socket_left", "user_room",
 ]

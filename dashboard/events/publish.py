@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from sqlalchemy import inspect, select
+from sqlalchemy import Date, Integer, bindparam, inspect, select
 
 from ..models import Notification, TaskRun, Wallet, utcnow
 from ..services import notifications as notif_service
@@ -36,10 +36,15 @@ NOTIFICATION_COLUMNS = tuple(getattr(Notification, attr.key)
                              for attr in inspect(Notification).column_attrs)
 
 
+NOTIFICATION_ROWS = (select(*NOTIFICATION_COLUMNS)
+                     .where(Notification.id.in_(bindparam("ids", expanding=True)))
+                     .order_by(Notification.id))
+
+
 def notification_rows(session, ids: list[int]):
-    """The notifications with these ids, in id order, as rows for notification_json."""
-    return session.execute(select(*NOTIFICATION_COLUMNS).where(Notification.id.in_(ids))
-                           .order_by(Notification.id)).all()
+    """The notifications with these ids, in id order, as rows for notification_json (one
+    statement, built once)."""
+    return session.execute(NOTIFICATION_ROWS, {"ids": list(ids)}).all()
 
 
 def publish_notifications(session, ids: Iterable[int], *, with_unread: bool = True) -> int:
@@ -53,15 +58,7 @@ def publish_notifications(session, ids: Iterable[int], *, with_unread: bool = Tr
     sent = 0
     touched: set[int] = set()
     for start in range(0, len(ids), BATCH):
-        batch = ids[start:start + BATCH]
-        recipients = notif_service.recipient_ids(session, batch)
-        items = []
-        for row in notification_rows(session, batch):
-            users = recipients.get(row.id, [])
-            touched.update(users)
-            items.append(("notification", notification_json(row),
-                          [OPERATORS, *(user_room(u) for u in users)]))
-        sent += emit_many(items)
+        sent += emit_many(list(_notification_items(session, ids[start:start + BATCH], touched)))
     if with_unread and touched:
         publish_unread_counts(session, touched)
     if with_unread and ids:  # new notifications (a resolved one is re-sent without counts)
@@ -69,10 +66,45 @@ def publish_notifications(session, ids: Iterable[int], *, with_unread: bool = Tr
     return sent
 
 
+def publish_outcome(session, ids: Iterable[int], wallet_ids: Iterable[int] = ()) -> int:
+    """New notifications, their recipients' unread counts and these wallets, all in one
+    pipelined call: what a transaction's real-time task has to tell (a handful of events, so
+    one Redis round trip instead of one per kind). Returns how many events reached the queue.
+    """
+    ids = sorted(set(ids))
+    touched: set[int] = set()
+    items = [*_notification_items(session, ids, touched)]
+    items += _unread_items(session, touched)
+    items += [item for wallet_id in dict.fromkeys(wallet_ids)
+              if (item := _wallet_item(session, wallet_id)) is not None]
+    sent = emit_many(items)
+    if ids:
+        notifications_published(ids)
+    return sent
+
+
+def _notification_items(session, ids: list[int], touched: set[int]):
+    """The `notification` events of these ids (at most BATCH), adding their recipients to
+    `touched`."""
+    recipients = notif_service.recipient_ids(session, ids)
+    for row in notification_rows(session, ids):
+        users = recipients.get(row.id, [])
+        touched.update(users)
+        yield ("notification", notification_json(row),
+               [OPERATORS, *(user_room(u) for u in users)])
+
+
 def publish_unread_counts(session, user_ids: Iterable[int]) -> None:
     """Send each user's unread count, as the notification service counts it, to all their
     tabs."""
+    emit_many(_unread_items(session, user_ids))
+
+
+def _unread_items(session, user_ids: Iterable[int]) -> list:
+    """The `unread_count` events of these users."""
     user_ids = list(user_ids)
+    if not user_ids:
+        return []
     counts = notif_service.unread_counts(session, user_ids)
     # One message per distinct count, to the rooms of every user with that count (at most
     # UNREAD_ROOMS per message): each tab still receives exactly its user's {count}, but a scan
@@ -80,9 +112,9 @@ def publish_unread_counts(session, user_ids: Iterable[int]) -> None:
     rooms_by_count: dict[int, list[str]] = defaultdict(list)
     for uid in dict.fromkeys(user_ids):  # each user once, in the order given
         rooms_by_count[counts[uid]].append(user_room(uid))
-    emit_many(("unread_count", {"count": count}, rooms[start:start + UNREAD_ROOMS])
-              for count, rooms in rooms_by_count.items()
-              for start in range(0, len(rooms), UNREAD_ROOMS))
+    return [("unread_count", {"count": count}, rooms[start:start + UNREAD_ROOMS])
+            for count, rooms in rooms_by_count.items()
+            for start in range(0, len(rooms), UNREAD_ROOMS)]
 
 
 def publish_task_run(run: TaskRun) -> None:
@@ -92,11 +124,35 @@ def publish_task_run(run: TaskRun) -> None:
 
 def publish_wallet(session, wallet_id: int) -> None:
     """A wallet's balance or state changed: to operators and the wallet's residents."""
-    wallet = session.get(Wallet, wallet_id, populate_existing=True)
-    if wallet is None:
-        return
-    residents = resident_ids(session, wallet_id)
-    emit("wallet", wallet_event(wallet), [OPERATORS, *(user_room(u) for u in residents)])
+    item = _wallet_item(session, wallet_id)
+    if item is not None:
+        emit(*item)
+
+
+def _wallet_with_residents():
+    """The statement behind a `wallet` event: the wallet :wallet_id's figures with the users
+    who are its residents on :today joined on (a row per resident, one with no user when it
+    has none). Built once: it runs on every top-up and purchase."""
+    w = Wallet.__table__.c
+    residents = notif_service.recipients_query(bindparam("today", type_=Date)).where(
+        Wallet.id == bindparam("wallet_id", type_=Integer)).subquery()
+    return (select(w.id, w.balance, w.state, residents.c.user_id)
+            .outerjoin(residents, residents.c.wallet_id == w.id)
+            .where(w.id == bindparam("wallet_id", type_=Integer)))
+
+
+WALLET_WITH_RESIDENTS = _wallet_with_residents()
+
+
+def _wallet_item(session, wallet_id: int):
+    """The `wallet` event of a wallet as stored now (None when there is no such wallet),
+    read in one statement as plain rows."""
+    rows = session.execute(WALLET_WITH_RESIDENTS,
+                           {"wallet_id": wallet_id, "today": utcnow().date()}).all()
+    if not rows:
+        return None
+    rooms = [OPERATORS, *(user_room(r.user_id) for r in rows if r.user_id is not None)]
+    return ("wallet", wallet_event(rows[0]), rooms)
 
 
 def resident_ids(session, wallet_id: int) -> list[int]:

@@ -7,7 +7,6 @@ process would cost without reaching anyone else.
 """
 from __future__ import annotations
 
-from flask_socketio import emit as _emit_to_caller
 from sqlalchemy import func, select
 
 from ..models import Notification
@@ -20,6 +19,10 @@ STAFF_BACKLOG = 1000  # operators see every notification; a feed needs only the 
 
 def reply(name: str, payload: dict) -> None:
     """Send one event to the socket whose handler is running (and to no other)."""
+    # Only the web answers sockets: the worker and the command line, which import this
+    # package to publish, do not load Flask-SocketIO (and Flask) for it.
+    from flask_socketio import emit as _emit_to_caller
+
     _emit_to_caller(name, payload, ignore_queue=True)
 
 

@@ -17,7 +17,7 @@ from .common import (
                      WALLET_STATES,
                      utcnow,
 )
-from .estate import Estate, Occupancy, Person, Unit
+from .estate import CalendarSpan, Estate, Occupancy, Person, Unit
 from .metering import Meter, MeterReading
 from .notification import Notification, NotificationDelivery
 from .payment import PAYMENT_METHODS, PAYMENT_STATES, Payment
@@ -37,7 +37,7 @@ __all__ = [
     "UTILITY_UNITS", "WALLET_STATES",
     "CHANNELS", "DELIVERY_STATUSES", "OUTSIDE_CHANNELS", "ChannelPreference", "QuietHours",
     "ACTIVE_STATES", "RUN_STATES", "TRIGGERS", "utcnow",
-    "Estate", "Occupancy", "Person", "Unit", "Meter", "MeterReading", "Notification",
+    "CalendarSpan", "Estate", "Occupancy", "Person", "Unit", "Meter", "MeterReading", "Notification",
     "NotificationDelivery", "TaskRun", "TaskRunChunk", "User", "UserSession", "Transaction",
     "Wallet", "PAYMENT_METHODS", "PAYMENT_STATES", "Payment",
     "MESSAGE_STATES", "WEBHOOK_EVENTS", "WebhookAttempt", "WebhookEndpoint", "WebhookMessage",

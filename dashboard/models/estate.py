@@ -1,14 +1,25 @@
 """Estates, their units, the people who live in them and who occupies what."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, UniqueConstraint, func, text
+from sqlalchemy import (
+    JSON,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    func,
+    text,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import Base
-from .types import Money
+from .types import EpochTime, Money, UTCDateTime
 
 
 class Estate(Base):
@@ -30,6 +41,23 @@ class Estate(Base):
     # SMS costs money: with a delay, an SMS goes only if its notification is still unread
     # in-app this many minutes after it was made (0: at once).
     sms_delay_minutes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Where the estate is: its local time decides friendly hours and its digest's day. None:
+    # the system's zone (CELERY_TIMEZONE).
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    # Friendly hours (services/forecast): the meters keep the supply on during them, so a
+    # run-out inside them cuts the supply only when they end. Minutes after local midnight;
+    # start > end spans midnight, start == end is no daily window.
+    friendly_hours: Mapped[bool] = mapped_column(default=True, server_default=true())
+    friendly_start: Mapped[int] = mapped_column(Integer, default=18 * 60, server_default="1080")
+    friendly_end: Mapped[int] = mapped_column(Integer, default=7 * 60, server_default="420")
+    friendly_weekends: Mapped[bool] = mapped_column(default=True, server_default=true())
+    friendly_holidays: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # A meter with no reading for this long is reported silent (check_silent_meters).
+    meter_silent_hours: Mapped[int] = mapped_column(Integer, default=48, server_default="48")
+    # How far ahead the estate's calendar_spans reach (None: not made yet, or settings changed).
+    calendar_until: Mapped[datetime | None] = mapped_column(EpochTime())
+    # When its last operators' digest was made (the next one counts what is new since).
+    digest_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     units: Mapped[list[Unit]] = relationship(back_populates="estate")
 
@@ -100,3 +128,34 @@ class Occupancy(Base):
 
     unit: Mapped[Unit] = relationship(back_populates="occupancies")
     person: Mapped[Person] = relationship()
+
+
+class CalendarSpan(Base):
+    """A stretch of an estate's timeline within one local day, with one UTC offset, inside
+    or outside friendly hours, with the words alerts name its times by.
+
+    The spans of an estate follow each other without gaps, cut at every local midnight, every
+    edge of friendly hours and every clock change, for a few weeks around now
+    (services/forecast/calendar.py makes them from the estate's settings, its time zone and
+    South Africa's public holidays). The scans find the span holding a run-out with one index
+    seek (the first span ending after it) and read there when the supply is cut and how to
+    say both times, so SQL needs no time-zone, holiday or calendar rules of its own. Words
+    come near ("Sat") and far ("Sat 14 Mar"), as forecast.when_text chooses by distance.
+    """
+
+    __tablename__ = "calendar_spans"
+    # No rowid on SQLite: the primary key's B-tree holds the whole row, one seek reads it.
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    estate_id: Mapped[int] = mapped_column(ForeignKey("estates.id", ondelete="CASCADE"),
+                                           primary_key=True)
+    ends_at: Mapped[datetime] = mapped_column(EpochTime(), primary_key=True)
+    starts_at: Mapped[datetime] = mapped_column(EpochTime())
+    utc_offset: Mapped[int] = mapped_column(Integer)  # minutes east of UTC, all along the span
+    day_near: Mapped[str] = mapped_column(String(3))  # its local day: "Sat"
+    day_far: Mapped[str] = mapped_column(String(10))  # "Sat 14 Mar"
+    # Friendly spans only (None outside friendly hours): the end of the run of friendly hours
+    # the span belongs to (a Friday evening's span says Monday 07:00), in words near and far.
+    supply_until: Mapped[datetime | None] = mapped_column(EpochTime())
+    supply_near: Mapped[str | None] = mapped_column(String(9))  # "Mon 07:00"
+    supply_far: Mapped[str | None] = mapped_column(String(16))  # "Mon 16 Mar 07:00"

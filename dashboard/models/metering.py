@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import Base
@@ -12,16 +12,24 @@ from .common import utcnow
 from .estate import Unit
 from .types import Quantity, UTCDateTime
 
+SILENT = text("silent_since IS NOT NULL")
+
 
 class Meter(Base):
     """One utility meter of a unit."""
 
     __tablename__ = "meters"
+    # The silent meters (few): the wallet list's filter and the digest find them here.
+    __table_args__ = (Index("ix_meters_silent_unit", "unit_id", sqlite_where=SILENT,
+                            postgresql_where=SILENT),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
     utility: Mapped[str] = mapped_column(String(12))
     serial: Mapped[str] = mapped_column(String(40), unique=True)
+    # The time of its last reading, while check_silent_meters finds it silent (no reading for
+    # its estate's meter_silent_hours); None otherwise. Refreshed by every run of that scan.
+    silent_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     unit: Mapped[Unit] = relationship()
 

@@ -7,7 +7,7 @@ quantities (kWh, kL) as integer thousandths, on every database, and appear in Py
 from __future__ import annotations
 
 import operator
-from datetime import timezone
+from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import BigInteger, DateTime
@@ -93,3 +93,49 @@ class UTCDateTime(TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=timezone.utc)
         return value.astimezone(timezone.utc)
+
+
+class EpochTime(TypeDecorator):
+    """A UTC instant stored as whole seconds since 1970, returned as an aware datetime.
+
+    For the friendly-hours calendar, which SQL compares and adds to in integer arithmetic:
+    `now + seconds of credit left` and "the first span ending after it" must be the same
+    number on SQLite (whose timestamps are text, where '…00.000' sorts before '…00.000000')
+    and on PostgreSQL. Sub-second parts are dropped (floored).
+    """
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        """A datetime (naive = UTC) or a number of seconds → whole seconds since 1970."""
+        if value is None or isinstance(value, int):
+            return value
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return epoch(value)
+
+    def process_result_value(self, value, dialect):
+        """Seconds since 1970 → an aware UTC datetime."""
+        if value is None:
+            return None
+        return datetime.fromtimestamp(int(value), timezone.utc)
+
+    def coerce_compared_value(self, op, value):
+        """Plain numbers compared or added to the column stay numbers."""
+        if isinstance(value, int):
+            return BigInteger()
+        return self
+
+    @property
+    def python_type(self):
+        """datetime, for introspection."""
+        return datetime
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def epoch(value: datetime) -> int:
+    """Whole seconds since 1970 of an aware datetime (floored, as EpochTime stores it)."""
+    return (value - EPOCH) // timedelta(seconds=1)

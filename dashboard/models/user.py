@@ -3,29 +3,40 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask_login import UserMixin
 from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..db import Base
 from .common import STAFF_ROLES, utcnow
 from .estate import Person
 from .types import UTCDateTime
 
+# werkzeug.security is imported where a password is hashed or checked, not with the models:
+# importing werkzeug loads its development server and test client too, which the worker and
+# the command line (python run.py scan, at every start) never need.
+
 
 def hash_password(password: str) -> str:
     """A salted hash of `password` (scrypt), the form every account's password is kept in."""
+    from werkzeug.security import generate_password_hash
+
     return generate_password_hash(password)
 
 
 def password_matches(password_hash: str, password: str) -> bool:
     """True when `password` matches a hash made by hash_password (or an older method)."""
+    from werkzeug.security import check_password_hash
+
     return check_password_hash(password_hash, password)
 
 
-class User(UserMixin, Base):
-    """An account. Residents are linked to a Person, whose occupancies give their units."""
+class User(Base):
+    """An account. Residents are linked to a Person, whose occupancies give their units.
+
+    It is Flask-Login's user as well (is_authenticated, is_active, is_anonymous, get_id, and
+    equal by id, as flask_login.UserMixin would give it), written out here so the models do
+    not import Flask.
+    """
 
     __tablename__ = "users"
 
@@ -53,6 +64,28 @@ class User(UserMixin, Base):
     def is_active(self) -> bool:
         """Flask-Login: disabled accounts cannot sign in."""
         return self.active
+
+    @property
+    def is_authenticated(self) -> bool:
+        """Flask-Login: an account is signed in while it is active."""
+        return self.is_active
+
+    @property
+    def is_anonymous(self) -> bool:
+        """Flask-Login: an account is never the anonymous user."""
+        return False
+
+    def get_id(self) -> str:
+        """Flask-Login: the id the session remembers."""
+        return str(self.id)
+
+    def __eq__(self, other) -> bool:
+        """Two loads of one account are the same user (compared by id)."""
+        if isinstance(other, User):
+            return self.get_id() == other.get_id()
+        return NotImplemented
+
+    __hash__ = object.__hash__  # a mapped object keeps its identity hash
 
     @property
     def is_operator(self) -> bool:

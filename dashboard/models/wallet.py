@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import Base
@@ -26,6 +26,10 @@ class Wallet(Base):
         Index("ix_wallets_balance_id", "balance", "id"),
         # One state sorted by balance (the dashboard's "critical, lowest first").
         Index("ix_wallets_state_balance_id", "state", "balance", "id"),
+        # The list's "cuts out soonest" (services/wallets/search.py).
+        Index("ix_wallets_credit_seconds_id", "credit_seconds", "id"),
+        # The forecasts to make again (housekeeping refresh_forecasts).
+        Index("ix_wallets_forecast_expires", "forecast_expires_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -49,6 +53,19 @@ class Wallet(Base):
     low_alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     critical_alert_seq: Mapped[int] = mapped_column(Integer, default=0)
     critical_alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # credit_depleted is claimed like the alerts above, once per fall to zero: a top-up clears
+    # depleted_at (re-arming), and the sequence makes the notification's key.
+    depleted_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    depleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When `state` last changed (the operators' digest counts wallets new to a state).
+    state_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Seconds of credit left at the average daily spend (balance ÷ spend over 30 days), None
+    # without purchases in 30 days: the sort key of "cuts out soonest". Unlike a run-out time
+    # it does not move as time passes, only when a transaction changes the balance or the
+    # spend (then it is recomputed, services/forecast) or when a purchase leaves the 30-day
+    # window: at forecast_expires_at, which beat's refresh_forecasts watches.
+    credit_seconds: Mapped[int | None] = mapped_column(BigInteger)
+    forecast_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     unit: Mapped[Unit] = relationship()
@@ -67,8 +84,12 @@ class Transaction(Base):
         # Replaying an Idempotency-Key finds the first transaction instead of making a second.
         UniqueConstraint("wallet_id", "idempotency_key", name="uq_transactions_idempotency"),
         Index("ix_transactions_wallet_id", "wallet_id", "id"),
-        # Average daily spend: purchases of a wallet over the last 30 days.
-        Index("ix_transactions_wallet_type_created", "wallet_id", "type", "created_at"),
+        # Average daily spend: purchases of a wallet over the last 30 days, summed from the
+        # index alone (the amount is in it), for the state rule and the run-out forecast.
+        Index("ix_transactions_wallet_type_created", "wallet_id", "type", "created_at",
+              "amount"),
+        # The operators' digest: top-ups and purchases of the last 24 hours.
+        Index("ix_transactions_created_at", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

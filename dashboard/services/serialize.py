@@ -2,10 +2,14 @@
 by the API and the live events."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 from ..models import UTILITIES, Notification, Payment, TaskRun, Transaction, Wallet
 from .money import money_str
+
+#: Times a notification's data keeps as seconds since 1970 (the scans write them so, in
+#: bulk); the API shows them as every other time.
+EPOCH_FIELDS = ("runs_out_at", "supply_until")
 
 
 def iso(value: datetime | None) -> str | None:
@@ -13,8 +17,9 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def wallet_json(wallet: Wallet, residents: list[dict] | None = None) -> dict:
-    """A wallet with its unit, balances, alert settings, state and residents."""
+def wallet_json(wallet: Wallet, residents: list[dict] | None = None, forecast=None) -> dict:
+    """A wallet with its unit, balances, alert settings, state, run-out forecast
+    (services/forecast: null without purchases in 30 days) and residents."""
     unit = wallet.unit
     return {
         "id": wallet.id,
@@ -26,6 +31,8 @@ def wallet_json(wallet: Wallet, residents: list[dict] | None = None) -> dict:
         "low_balance_days": wallet.low_balance_days,
         "alert_frequency_hours": wallet.alert_frequency_hours,
         "state": wallet.state,
+        "runs_out_at": iso(forecast.runs_out_at) if forecast else None,
+        "supply_until": iso(forecast.supply_until) if forecast else None,
         "residents": residents if residents is not None else [],
     }
 
@@ -65,9 +72,18 @@ def notification_json(n: Notification, read_at: datetime | None = None) -> dict:
         "priority": n.priority, "channel": "in_app", "wallet_id": n.wallet_id,
         "created_at": iso(n.created_at), "read_at": iso(read_at),
         "resolved_at": iso(n.resolved_at),
-        "data": {**(n.data or {}), "transaction_id": n.transaction_id,
+        "data": {**_data(n.data), "transaction_id": n.transaction_id,
                  "task_run_id": n.task_run_id, "meter_id": n.meter_id},
     }
+
+
+def _data(data: dict | None) -> dict:
+    """A notification's data with its EPOCH_FIELDS as ISO times."""
+    out = dict(data or {})
+    for key in EPOCH_FIELDS:
+        if isinstance(out.get(key), int):
+            out[key] = iso(datetime.fromtimestamp(out[key], timezone.utc))
+    return out
 
 
 def task_run_json(run: TaskRun) -> dict:

@@ -9,6 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.expression import FunctionElement
+from sqlalchemy.sql.selectable import Join
 from sqlalchemy.types import JSON, Float, String
 
 from ..models.types import UTCDateTime
@@ -57,6 +58,56 @@ def _epoch_pg(element, compiler, **kw):
     """PostgreSQL: extract(epoch)."""
     (ts,) = list(element.clauses)
     return f"extract(epoch from {compiler.process(ts, **kw)})"
+
+
+class _InOrder(Join):
+    """An inner JOIN that SQLite must loop over left to right (see `joined_in_order`)."""
+
+    inherit_cache = True
+
+
+@compiles(_InOrder)
+def _in_order_default(join, compiler, **kw):
+    """PostgreSQL and the rest: a plain JOIN (their planners have fresh statistics)."""
+    return compiler.visit_join(join, **kw)
+
+
+@compiles(_InOrder, "sqlite")
+def _in_order_sqlite(join, compiler, asfrom=False, from_linter=None, **kw):
+    """SQLite: `CROSS JOIN … ON`, which its planner never reorders (visit_join's text
+    otherwise, the linter's edges included)."""
+    if from_linter:
+        from_linter.edges.update((_original(left), _original(right))
+                                 for left in join.left._from_objects
+                                 for right in join.right._from_objects)
+    return (join.left._compiler_dispatch(compiler, asfrom=True, from_linter=from_linter, **kw)
+            + " CROSS JOIN "
+            + join.right._compiler_dispatch(compiler, asfrom=True, from_linter=from_linter,
+                                            **kw)
+            + " ON " + join.onclause._compiler_dispatch(compiler, from_linter=from_linter, **kw))
+
+
+def _original(element):
+    """The element a clone was made from (what the cartesian-product linter compares)."""
+    while element._is_clone_of is not None:
+        element = element._is_clone_of
+    return element
+
+
+def joined_in_order(first, *steps):
+    """`first JOIN t1 ON c1 JOIN t2 ON c2 …` for steps of (table, condition), looped over in
+    that order on SQLite too.
+
+    SQLite's planner picks the outer table from its statistics, and stale ones flip a plan
+    from an index range to a full scan: the deliveries of one new notification scanned every
+    user (bench/RESULTS.md, round 3, and round 1's hot spot 4) when `sqlite_stat1` was taken
+    while `notifications` was empty. A CROSS JOIN keeps the order written, so a statement
+    driven by a small id range stays driven by it, whatever the statistics say.
+    """
+    joined = first
+    for table, condition in steps:
+        joined = _InOrder(joined, table, condition)
+    return joined
 
 
 def insert_ignore(session, table):
@@ -172,3 +223,28 @@ def format_sql(template: str, **values) -> ColumnElement:
     for part in parts[1:]:
         result = result + part
     return result
+
+
+class clock_text(FunctionElement):  # noqa: N801
+    """The clock of a local time, from its seconds since 1970 (local): "02:00", to the
+    minute (forecast.words.clock)."""
+
+    type = String()
+    inherit_cache = True
+    name = "clock_text"
+
+
+@compiles(clock_text, "sqlite")
+def _clock_text_sqlite(element, compiler, **kw):
+    """printf of the hour and minute (cheaper than strftime, which parses its format)."""
+    (at,) = (compiler.process(c, **kw) for c in element.clauses)
+    return f"printf('%02d:%02d', (({at}) % 86400) / 3600, (({at}) % 3600) / 60)"
+
+
+@compiles(clock_text, "postgresql")
+def _clock_text_pg(element, compiler, **kw):
+    """lpad of the hour and minute; mod(), not `%`, which psycopg would read as a
+    placeholder."""
+    (at,) = (compiler.process(c, **kw) for c in element.clauses)
+    return (f"(lpad(CAST(mod(({at}), 86400) / 3600 AS TEXT), 2, '0') || ':' || "
+            f"lpad(CAST(mod(({at}), 3600) / 60 AS TEXT), 2, '0'))")

@@ -37,6 +37,7 @@ from ..services.errors import Unavailable
 from . import resident_forms as forms
 from . import resident_model as view_model
 from .access import resident_required
+from .fragments import tz
 
 bp = Blueprint("resident", __name__, url_prefix="/me")
 ID = ID_CONVERTER  # bounded: an id beyond what a column holds is a 404, not a 500
@@ -74,7 +75,7 @@ def _back_to(wallet: Wallet, anchor: str):
 def _wallet_context(wallet: Wallet, **forms_given) -> dict:
     """Everything the wallet page shows; forms not given start empty."""
     now = utcnow()
-    summary = view_model.wallet_summary(Session, wallet, now)
+    summary = view_model.wallet_summary(Session, wallet, now, tz())
     topup = forms_given.get("topup") or forms.blank_topup()
     buy = forms_given.get("buy") or forms.blank_buy(summary.options)
     alerts = forms_given.get("alerts") or forms.alerts_form(wallet)
@@ -139,7 +140,7 @@ def balance(wallet_id: int):
     if not htmx:
         return _back_to(wallet, f"balance-{wallet.id}")
     return _render("resident/_balance.html", wallet=wallet,
-                   summary=view_model.wallet_summary(Session, wallet, utcnow()))
+                   summary=view_model.wallet_summary(Session, wallet, utcnow(), tz()))
 
 
 @bp.get(f"/wallets/<{ID}:wallet_id>/transactions")

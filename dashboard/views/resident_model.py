@@ -14,7 +14,9 @@ from sqlalchemy import select
 
 from ..models import UTILITIES, UTILITY_UNITS, Estate, Transaction, Unit, Wallet
 from ..services import notifications
-from ..services.notifications.messages import TYPES, UTILITY_NAMES, format_quantity
+from ..services.forecast import FriendlyHours
+from ..services.forecast.runout import Forecast, forecast
+from ..services.notifications.messages import RESIDENT_TYPES, UTILITY_NAMES, format_quantity
 from ..services.wallets import usage
 from ..services.wallets.state import SPEND_WINDOW_DAYS, days_left, spend_30d
 from .labels import PRIORITY_LABELS, TOPUP_NAMES, TYPE_NAMES
@@ -60,6 +62,7 @@ class WalletSummary:
     days_left: Decimal | None
     credits: list[tuple[str, str, Decimal]]  # (utility, name, credit bought)
     options: list[UtilityOption]
+    forecast: Forecast | None = None  # when the credit runs out, until when the supply stays
 
     @property
     def state(self) -> str:
@@ -82,8 +85,9 @@ def utility_options(estate: Estate) -> list[UtilityOption]:
     return options
 
 
-def wallet_summary(session, wallet: Wallet, now: datetime) -> WalletSummary:
-    """Everything the balance card says about one wallet."""
+def wallet_summary(session, wallet: Wallet, now: datetime, zone: str) -> WalletSummary:
+    """Everything the balance card says about one wallet (`zone`: CELERY_TIMEZONE, for an
+    estate without its own)."""
     estate = estate_of(session, wallet)
     spend = spend_30d(session, wallet.id, now)
     headline, advice = STATE_WORDS.get(wallet.state, STATE_WORDS["ok"])
@@ -96,7 +100,8 @@ def wallet_summary(session, wallet: Wallet, now: datetime) -> WalletSummary:
         wallet=wallet, estate=estate, headline=headline, advice=advice,
         alerts_off=wallet.low_balance_threshold <= 0, spend_30d=spend,
         daily_spend=(spend / SPEND_WINDOW_DAYS).quantize(Decimal("0.01")) if spend > 0 else None,
-        days_left=days_left(wallet.balance, spend), credits=credits, options=options)
+        days_left=days_left(wallet.balance, spend), credits=credits, options=options,
+        forecast=forecast(wallet.balance, spend, now, FriendlyHours.of(estate, zone)))
 
 
 @dataclass
@@ -164,7 +169,7 @@ def parse_inbox_filter(args) -> InboxFilter:
     still show the inbox."""
     kind = args.get("type") or None
     before = args.get("before") or ""
-    return InboxFilter(kind=kind if kind in TYPES else None,
+    return InboxFilter(kind=kind if kind in RESIDENT_TYPES else None,
                        unread_only=args.get("unread") in ("1", "true", "on", "yes"),
                        # ASCII only: "²".isdigit() is True and int("²") raised (a 500).
                        before=int(before) if before.isascii() and before.isdigit()
@@ -179,7 +184,8 @@ class InboxPage:
     filter: InboxFilter
     older: int | None  # the `before` of the next page, when there is one
     unread: int
-    type_names: ClassVar[dict] = TYPE_NAMES
+    # The inbox filter offers the types a resident receives.
+    type_names: ClassVar[dict] = {k: v for k, v in TYPE_NAMES.items() if k in RESIDENT_TYPES}
     priority_names: ClassVar[dict] = PRIORITY_LABELS
 
     @property

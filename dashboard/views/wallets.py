@@ -17,22 +17,23 @@ from ..routing import ID_CONVERTER
 from ..services import notifications, wallets
 from ..services.channels import log as channel_log
 from ..services.errors import ServiceError, ValidationFailed
+from ..services.forecast import wallets as forecast_wallets
 from ..services.ids import parse_id
 from ..services.money import format_rand
 from ..services.payments import ledger, transactions
-from ..services.wallets import estates, usage
+from ..services.wallets import estates, silence, usage
 from .access import operator_required, staff_required
 from .contacts import residents_with_contacts
 from .forms import AlertSettingsForm, BuyForm, TopUpForm, new_key, pay
 from .fragments import fragment_requested, page_or_fragment, tz
-from .labels import SORT_LABELS
+from .labels import FLAG_LABELS, SORT_LABELS
 
 bp = Blueprint("wallets", __name__, url_prefix="/wallets")
 
 
 def list_args() -> dict:
     """The list's filters from the query string, blanks dropped."""
-    keys = ("q", "state", "estate", "sort", "limit", "cursor")
+    keys = ("q", "state", "estate", "flag", "sort", "limit", "cursor")
     args = {k: request.args.get(k, "").strip() for k in keys}
     return {k: v for k, v in args.items() if v}
 
@@ -50,11 +51,15 @@ def index():
     page = wallets.list_wallets(Session, current_user, state=args.get("state"), q=args.get("q"),
                                 estate_id=estate_id, sort=args.get("sort", "id"),
                                 limit=wallets.parse_limit(args.get("limit"), default=25),
-                                cursor=args.get("cursor"))
+                                cursor=args.get("cursor"), flag=args.get("flag"))
     residents = wallets.residents_of(Session, [w.id for w in page.items])
     return page_or_fragment("wallets/index.html", "wallets/_table.html", page=page,
                             residents=residents, args=args, estates=estates.list_estates(Session),
-                            states=WALLET_STATES, sorts=SORT_LABELS)
+                            states=WALLET_STATES, sorts=SORT_LABELS, flags=FLAG_LABELS,
+                            forecasts=forecast_wallets.for_wallets(Session, page.items, utcnow(),
+                                                                   tz()),
+                            silent=silence.silent_of_units(
+                                Session, [w.unit_id for w in page.items]))
 
 
 @bp.get(f"/<{ID_CONVERTER}:wallet_id>")
@@ -72,6 +77,7 @@ def _detail_context(wallet, **overrides) -> dict:
     txs, tx_next = ledger.transactions_page(Session, wallet.id)
     return {
         "wallet": wallet, "residents": wallets.residents_of(Session, [wallet.id])[wallet.id],
+        **_forecast_context(wallet, now),
         "usage": usage.daily_usage(Session, wallet.unit_id, now, tz()),
         "txs": txs, "tx_next": tx_next, "before": None,
         "feed": _wallet_notifications(wallet.id),
@@ -89,7 +95,14 @@ def summary(wallet_id: int):
     wallet = wallets.get_wallet(Session, current_user, wallet_id)
     return page_or_fragment("wallets/widget.html", "wallets/_summary.html",
                             widget="wallets/_summary.html", wallet=wallet,
-                            residents=wallets.residents_of(Session, [wallet.id])[wallet.id])
+                            residents=wallets.residents_of(Session, [wallet.id])[wallet.id],
+                            **_forecast_context(wallet, utcnow()))
+
+
+def _forecast_context(wallet, now) -> dict:
+    """The wallet's run-out forecast and its silent meters, as the summary shows them."""
+    return {"forecast": forecast_wallets.for_wallets(Session, [wallet], now, tz())[wallet.id],
+            "silent": silence.silent_of_units(Session, [wallet.unit_id])[wallet.unit_id]}
 
 
 @bp.get(f"/<{ID_CONVERTER}:wallet_id>/transactions", endpoint="transactions")

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 from playwright.sync_api import expect
 
-from dashboard.models import utcnow
+from dashboard.models import Wallet, utcnow
 from dashboard.services import notifications
 from tests import factories
 
@@ -156,3 +156,40 @@ def test_another_residents_wallet_is_not_found(page, stack, sign_in):
     assert response.status == 404
     expect(page.get_by_role("heading", name="Not found")).to_be_visible()
     assert page.goto(f"{stack.url}/me/wallets/{mine.wallet_id}").status == 200
+
+
+def test_the_balance_card_says_when_the_credit_runs_out_and_until_when_the_supply_stays(
+        page, stack, sign_in, shoot):
+    """A wallet whose credit runs out in the middle of the coming weekend: the resident's
+    balance card names the run-out and the Monday 07:00 the friendly hours keep the supply
+    on until, each with its exact time for assistive technology."""
+    from datetime import datetime, timedelta, timezone
+
+    from dashboard.services.demo import showcase
+    from dashboard.services.forecast import FriendlyHours
+    from dashboard.services.forecast.calendar import runs
+    from dashboard.services.forecast.runout import forecast
+
+    now = datetime.now(timezone.utc)
+    hours = FriendlyHours("Africa/Johannesburg")
+    weekend = next((lo, hi) for lo, hi in runs(hours, now, now + timedelta(days=14))
+                   if lo > now and hi - lo > timedelta(days=2))
+    balance = Decimal(showcase.balance_for(weekend, now)(30_000)) / 100  # R 300 a month
+    p = _people(stack, balance=f"{balance:.2f}")
+    with stack.session() as s:
+        wallet = s.get(Wallet, p.wallet_id)
+        wallet.unit.estate.timezone = "Africa/Johannesburg"
+        factories.purchase_history(s, wallet, ["300.00"], days_ago=1)
+    expected = forecast(balance, Decimal("300.00"), now, hours)
+    assert expected.friendly and expected.supply_until == weekend[1]
+
+    _signed_in(page, sign_in, p.resident)
+    card = page.locator(".wallet-forecast")
+    expect(card).to_contain_text("Your credit runs out around", timeout=LIVE)
+    expect(card).to_contain_text(
+        f"friendly hours keep your supply on until {expected.supply_text}")
+    shown = datetime.fromisoformat(card.locator("time").first.get_attribute("datetime"))
+    assert abs(shown - expected.runs_out_at) < timedelta(minutes=2)
+    assert card.locator("time").nth(1).get_attribute("datetime") == \
+        expected.supply_until.isoformat()
+    shoot(page, "resident-run-out")

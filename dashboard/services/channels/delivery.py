@@ -82,6 +82,8 @@ class Claimed:
     wallet_id: int | None
     unit: str
     estate: str
+    zone: str | None = None  # the estate's time zone (None: the system's)
+    made_at: datetime | None = None  # when the notification was made
 
 
 @dataclass
@@ -214,12 +216,14 @@ def claimed_rows(session, ids: list[int]) -> list[Claimed]:
     rows = session.execute(
         select(D.id, D.notification_id, D.channel, D.address, D.attempts, Notification.type,
                Notification.title, Notification.message, Notification.data,
-               Notification.wallet_id, Unit.number, Estate.name)
+               Notification.wallet_id, Unit.number, Estate.name, Estate.timezone,
+               Notification.created_at)
         .join(Notification, Notification.id == D.notification_id)
         .outerjoin(Wallet, Wallet.id == Notification.wallet_id)
         .outerjoin(Unit, Unit.id == Wallet.unit_id).outerjoin(Estate, Estate.id == Unit.estate_id)
         .where(D.id.in_(ids)).order_by(D.id))
-    return [Claimed(*(row[:9]), row[9], row[10] or "", row[11] or "") for row in rows]
+    return [Claimed(*(row[:9]), row[9], row[10] or "", row[11] or "", row[12], row[13])
+            for row in rows]
 
 
 def take_slice(session, channel: str, now: datetime, *, limit: int, tz: str,

@@ -10,12 +10,15 @@ unit's label is shortened until it fits.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from html import escape
+from zoneinfo import ZoneInfo
 
 from ...models import UTILITY_UNITS
+from ..forecast.words import when_text
 from ..money import format_rand
-from ..notifications.messages import UTILITY_NAMES, format_quantity
+from ..notifications.messages import OPERATOR_TYPES, UTILITY_NAMES, format_quantity
 
 SMS_LIMIT = 160
 BRAND = "Quantify"
@@ -67,12 +70,41 @@ def _percent(last_24h: str, average: str) -> int:
         return 0
 
 
-def _sms_body(kind: str, data: dict, unit: str, message: str) -> str:
-    """The SMS wording of one notification type, for unit label `unit`."""
+def times(data: dict, zone: str, made_at: datetime) -> dict[str, str]:
+    """The local words ("Sat 02:00") of the times a notification's data keeps as seconds
+    since 1970 (runs_out_at, supply_until), named as the in-app message named them when it
+    was made at `made_at`."""
+    tz = ZoneInfo(zone)
+    return {key: when_text(datetime.fromtimestamp(value, timezone.utc), made_at, tz)
+            for key in ("runs_out_at", "supply_until")
+            if isinstance(value := (data or {}).get(key), int)}
+
+
+def _forecast(t: dict) -> str:
+    """The run-out in an SMS: " Credit runs out about Sat 02:00; supply stays on till Mon
+    07:00." (the supply only when friendly hours hold it)."""
+    supply = f"; supply stays on till {t['supply_until']}" if t.get("supply_until") else ""
+    return f" Credit runs out about {t['runs_out_at']}{supply}."
+
+
+def _sms_body(kind: str, data: dict, unit: str, message: str, t: dict) -> str:
+    """The SMS wording of one notification type, for unit label `unit`; `t` the words of
+    its times (see `times`)."""
     d = data or {}
+    if kind in ("critical_credit", "low_credit") and t.get("runs_out_at"):
+        only = "only " if kind == "critical_credit" else ""
+        now = "now" if kind == "critical_credit" else "soon"
+        return (f"{BRAND}: unit {unit} has {only}{_rand(d.get('balance'))} left."
+                f"{_forecast(t)} Top up {now}.")
     if kind == "critical_credit":
         return (f"{BRAND}: unit {unit} has only {_rand(d.get('balance'))} left. Top up now "
                 f"so your electricity and water are not cut off.")
+    if kind == "credit_depleted":
+        if t.get("supply_until"):
+            return (f"{BRAND}: unit {unit} has run out of credit. Friendly hours keep your "
+                    f"supply on till {t['supply_until']}. Top up now.")
+        return (f"{BRAND}: unit {unit} has run out of credit and the supply can be cut off "
+                f"at any time. Top up now.")
     if kind == "low_credit":
         if d.get("days_left"):
             return (f"{BRAND}: unit {unit} has {_rand(d.get('balance'))} left, about "
@@ -98,17 +130,18 @@ def _sms_body(kind: str, data: dict, unit: str, message: str) -> str:
     return f"{BRAND}: {message}"
 
 
-def sms_text(kind: str, data: dict, number: str, estate: str, message: str = "") -> str:
+def sms_text(kind: str, data: dict, number: str, estate: str, message: str = "",
+             t: dict | None = None) -> str:
     """One GSM-7 segment for a notification of unit `number` on `estate`: the full label
     ("A001, Green Estate") when it fits, else the estate shortened, else the number alone,
-    and as a last resort the text cut at a word."""
-    number, estate = gsm7(number), gsm7(estate)
+    and as a last resort the text cut at a word. `t`: the words of its times (`times`)."""
+    number, estate, t = gsm7(number), gsm7(estate), t or {}
     shortened = [f"{number}, {estate[:n].rstrip()}." for n in (24, 16, 8) if len(estate) > n]
     for label in [f"{number}, {estate}", *shortened, number]:
-        text = gsm7(_sms_body(kind, data, label, message))
+        text = gsm7(_sms_body(kind, data, label, message, t))
         if gsm7_length(text) <= SMS_LIMIT:
             return text
-    text = gsm7(_sms_body(kind, data, number, message))
+    text = gsm7(_sms_body(kind, data, number, message, t))
     while gsm7_length(text) > SMS_LIMIT - 3:
         text = text[:text.rstrip().rfind(" ")] if " " in text.rstrip() else text[:SMS_LIMIT - 3]
     return text + "..."
@@ -124,15 +157,20 @@ class Email:
     text: str
 
 
-def figures(kind: str, data: dict) -> list[tuple[str, str]]:
-    """The figures a notification quotes, as (label, value) pairs."""
-    d = data or {}
+def figures(kind: str, data: dict, t: dict | None = None) -> list[tuple[str, str]]:
+    """The figures a notification quotes, as (label, value) pairs; `t` the words of its
+    times (`times`)."""
+    d, t = data or {}, t or {}
     if kind in ("low_credit", "critical_credit", "credit_depleted"):
         rows = [("Balance", _rand(d.get("balance", "0")))]
         if d.get("threshold") is not None:
             rows.append(("Alert level", _rand(d["threshold"])))
         if d.get("days_left"):
             rows.append(("Days of credit left", str(d["days_left"])))
+        if t.get("runs_out_at"):
+            rows.append(("Credit runs out around", t["runs_out_at"]))
+        if t.get("supply_until"):
+            rows.append(("Friendly hours keep the supply on until", t["supply_until"]))
         return rows
     if kind == "topup_success":
         return [("Amount", _rand(d.get("amount"))), ("Balance", _rand(d.get("balance_after")))]
@@ -149,24 +187,53 @@ def figures(kind: str, data: dict) -> list[tuple[str, str]]:
                 ("Daily average", f"{format_quantity(Decimal(str(d.get('daily_average', '0'))))} "
                                   f"{unit}"),
                 ("Meter", str(d.get("serial", "")))]
+    if kind == "meter_silent":
+        return [("Meter", str(d.get("serial", ""))), ("Last reading", str(d.get("since", "")))]
+    if kind == "operator_digest":
+        return [(label, f"{d.get(key, 0):,}") for key, label in DIGEST_FIGURES] + [
+            ("Top-ups in the last 24 hours", f"{d.get('topups', 0):,} for "
+                                             f"{_rand(d.get('topup_total', '0'))}"),
+            ("Purchases in the last 24 hours", f"{d.get('purchases', 0):,} for "
+                                               f"{_rand(d.get('purchase_total', '0'))}")]
     return []
 
 
+#: The digest's counts as its email lists them.
+DIGEST_FIGURES = (("critical", "Critical wallets"), ("critical_new", "New critical wallets"),
+                  ("low", "Low wallets"), ("low_new", "New low wallets"),
+                  ("zero", "Wallets at zero"), ("silent_meters", "Silent meters"),
+                  ("high_usage", "High-usage alerts in the last 24 hours"))
+#: The digest's links to the wallet list, as its email names them.
+DIGEST_LINKS = {"critical": "Critical wallets", "low": "Low wallets", "zero": "Wallets at zero",
+                "silent": "Wallets with a silent meter", "high_usage": "High-usage alerts"}
+
+
 def email_message(kind: str, title: str, message: str, data: dict, *, public_url: str,
-                  wallet_id: int | None) -> Email:
+                  wallet_id: int | None, t: dict | None = None) -> Email:
     """The email of a notification: its title, message and figures, and a link to the
-    resident's page (and to their alert settings)."""
+    resident's page (and to their alert settings); an operators' notification links to the
+    dashboard (the wallet, or the digest's filtered lists) instead."""
     base = (public_url or "").rstrip("/")
-    page = f"{base}/me/wallets/{wallet_id}" if wallet_id else f"{base}/me/"
-    settings = f"{base}/me/settings"
-    rows = figures(kind, data)
+    rows = figures(kind, data, t)
+    if kind in OPERATOR_TYPES:
+        links = [(DIGEST_LINKS.get(name, name), f"{base}{path}")
+                 for name, path in ((data or {}).get("links") or {}).items()]
+        if wallet_id and not links:
+            links = [("Open the wallet", f"{base}/wallets/{wallet_id}")]
+    else:
+        page = f"{base}/me/wallets/{wallet_id}" if wallet_id else f"{base}/me/"
+        links = [("Open your wallet", page), ("Choose how you are told", f"{base}/me/settings")]
     text_lines = [message, ""] + [f"{label}: {value}" for label, value in rows]
-    text_lines += ["", f"Open your wallet: {page}", "",
-                   f"Choose how you are told: {settings}"]
+    for label, href in links:
+        text_lines += ["", f"{label}: {href}"]
     html = (f"<p>{escape(message)}</p>"
             + ("<ul>" + "".join(f"<li>{escape(label)}: <strong>{escape(value)}</strong></li>"
                                 for label, value in rows) + "</ul>" if rows else "")
-            + f'<p>Open your wallet: <a href="{escape(page)}">{escape(page)}</a></p>'
-            + f'<p><small>Choose how you are told: <a href="{escape(settings)}">'
-              f"{escape(settings)}</a></small></p>")
+            + "".join(_link_html(label, href) for label, href in links))
     return Email(subject=title, html=html, text="\n".join(text_lines))
+
+
+def _link_html(label: str, href: str) -> str:
+    """A link paragraph of an email; the settings link in small print."""
+    link = f'{escape(label)}: <a href="{escape(href)}">{escape(href)}</a>'
+    return f"<p><small>{link}</small></p>" if href.endswith("/me/settings") else f"<p>{link}</p>"

@@ -1,7 +1,8 @@
 """Which notifications a resident gets by email and SMS, and their quiet hours.
 
-Defaults (DESIGN): critical_credit by SMS and email, low_credit and high_usage by email, the
-rest in-app only. In-app is always on. A resident's own choice for a type replaces the
+Defaults (DESIGN): critical_credit and credit_depleted by SMS and email, low_credit and
+high_usage by email, the operators' digest by email (to operators with an address), the rest
+in-app only. In-app is always on. A resident's own choice for a type replaces the
 default for that type. The critical rule: critical credit cannot be left without an outside
 channel while the resident has an address for one (else the warning that matters most would
 reach them only if a tab were open).
@@ -24,9 +25,10 @@ from .addresses import contact_of
 #: The estate defaults: type → the outside channels it goes by when the resident did not say.
 DEFAULTS: dict[str, tuple[str, ...]] = {
     "critical_credit": ("email", "sms"),
+    "credit_depleted": ("email", "sms"),
     "low_credit": ("email",),
     "high_usage": ("email",),
-    "credit_depleted": ("email", "sms"),  # issue 15's type, when it exists
+    "operator_digest": ("email",),  # to operators with an email address
 }
 #: Types that go at once whatever the hour (and that the critical rule protects).
 URGENT = ("critical_credit", "credit_depleted")

@@ -1,6 +1,6 @@
 """Email and SMS deliveries, made with their notifications: one INSERT … SELECT per range.
 
-`notifications.deliver(first_id, last_id)` calls `insert_outside` in the transaction that
+`notifications.deliver(first_id, last_id)` runs `outside_insert` in the transaction that
 stored the notifications, so no notification exists without its deliveries. For every
 recipient and outside channel the notification's type goes by (the resident's choice, else
 the default), one row: `pending` with the address, or `suppressed` ("No email address") when
@@ -8,8 +8,6 @@ the resident has none. Everything is decided in SQL from the preferences and the
 addresses: no Python runs per recipient, whatever the size of the range.
 """
 from __future__ import annotations
-
-from datetime import datetime
 
 from sqlalchemy import (
     Integer,
@@ -26,8 +24,7 @@ from sqlalchemy import (
 )
 
 from ...models import ChannelPreference, Notification, NotificationDelivery, Person, User
-from ...models.types import UTCDateTime
-from ..sqlfuncs import insert_ignore, text_sql
+from ..sqlfuncs import insert_ignore, joined_in_order, text_sql
 from .preferences import DEFAULTS
 
 NO_ADDRESS = {"email": "No email address", "sms": "No mobile number"}
@@ -49,29 +46,32 @@ def _default_on(kind_col, channel_col):
     return or_(*terms) if terms else false()
 
 
-def insert_outside(session, recipients, first_id: int, last_id: int, now: datetime) -> None:
-    """Make the email and SMS deliveries of notifications first_id..last_id.
+def outside_insert(session, recipients, conditions: list, now):
+    """The INSERT … SELECT that makes the email and SMS deliveries of the notifications the
+    in-app ones are made for.
 
-    `recipients` is the select of (wallet_id, user_id) pairs the in-app deliveries use
-    (notifications.recipients_query), with the person of each joined here for the address.
-    Re-running is harmless: the (notification, user, channel) unique constraint skips rows
-    that exist.
+    `recipients` and `conditions` are the in-app deliveries' own (notifications joined to
+    their recipients' users in order, and the notification range with who is told), `now`
+    the SQL value of their creation time: notifications.store builds the statement once,
+    with bound parameters, and runs it in the transaction that stores the notifications.
+    The person of each user is joined here for the address. Re-running is harmless: the
+    (notification, user, channel) unique constraint skips rows that exist.
     """
-    people = (recipients.add_columns(Person.email.label("email"), Person.phone.label("phone"))
-              .join(Person, Person.id == User.person_id).subquery("r"))
     ch = _channels()
     n, cp = Notification.__table__.c, ChannelPreference.__table__
     chosen = case((ch.c.channel == "email", cp.c.email), else_=cp.c.sms)
     wanted = case((cp.c.user_id.is_(None), _default_on(n.type, ch.c.channel)), else_=chosen)
-    address = case((ch.c.channel == "email", people.c.email), else_=people.c.phone)
+    address = case((ch.c.channel == "email", Person.email), else_=Person.phone)
+    # In the written order on SQLite as well: the notification range, its recipients, their
+    # person, the two channels, then the preference looked up by its key.
+    source = joined_in_order(recipients, (Person.__table__, Person.id == User.person_id),
+                             (ch, true()))
     inner = (
-        select(n.id.label("notification_id"), people.c.user_id, ch.c.channel,
+        select(n.id.label("notification_id"), User.id.label("user_id"), ch.c.channel,
                address.label("address"))
-        .select_from(Notification.__table__)
-        .join(people, people.c.wallet_id == n.wallet_id)
-        .join(ch, true())
-        .outerjoin(cp, and_(cp.c.user_id == people.c.user_id, cp.c.type == n.type))
-        .where(n.id.between(first_id, last_id), wanted == literal(True))
+        .select_from(source)
+        .outerjoin(cp, and_(cp.c.user_id == User.id, cp.c.type == n.type))
+        .where(*conditions, wanted == literal(True))
     ).subquery("wanted")
     no_address = inner.c.address.is_(None)
     source = select(
@@ -79,9 +79,8 @@ def insert_outside(session, recipients, first_id: int, last_id: int, now: dateti
         case((no_address, "suppressed"), else_="pending").label("status"),
         case(*((and_(no_address, inner.c.channel == c), text) for c, text in NO_ADDRESS.items()),
              else_=cast(literal(None), String)).label("error"),
-        cast(literal(0), Integer), literal(now, UTCDateTime())
+        cast(literal(0), Integer), now
     ).where(true())  # SQLite: a WHERE keeps ON CONFLICT from reading as a join's ON
-    stmt = insert_ignore(session, NotificationDelivery.__table__).from_select(
+    return insert_ignore(session, NotificationDelivery.__table__).from_select(
         ["notification_id", "user_id", "channel", "address", "status", "error", "attempts",
          "created_at"], source)
-    session.execute(stmt)

@@ -55,11 +55,13 @@ class Drained:
 
 def compose(row: delivery.Claimed, settings: ChannelSettings) -> dict:
     """The title, body and format of one claimed delivery's message."""
+    t = messages.times(row.data, row.zone or settings.tz, row.made_at or utcnow())
     if row.channel == "sms":
         return {"title": "", "body": messages.sms_text(row.kind, row.data, row.unit,
-                                                       row.estate, row.message), "html": False}
+                                                       row.estate, row.message, t),
+                "html": False}
     email = messages.email_message(row.kind, row.title, row.message, row.data,
-                                   public_url=settings.public_url, wallet_id=row.wallet_id)
+                                   public_url=settings.public_url, wallet_id=row.wallet_id, t=t)
     return {"title": email.subject, "body": email.html, "html": True}
 
 

@@ -2,21 +2,25 @@
 
 Deterministic for a given seed and `now`, and fast: rows are generated as plain tuples and
 written with one executemany per table (no ORM objects, no per-row type processing), so
-100,000 wallets take seconds, not minutes.
+100,000 wallets take seconds, not minutes. The purchases follow each unit's metered use at
+its estate's tariff (demo/ledger.py); some wallets are at zero and some meters silent, and
+the demo residents' credit runs out inside friendly hours (demo/showcase.py).
 """
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from decimal import Decimal
 
 from sqlalchemy import column, func, select, table, text
 
 from ...db import Base
 from ...models import UTILITIES, Estate, User, Wallet
 from ...models.user import hash_password
+from ..forecast import sql as forecast_sql
 from ..scans.credit_alerts import refresh_states
+from . import showcase
+from .ledger import daily_use, wallet_and_ledger
 
 DEMO_LOGINS = {
     "operator@example.com": ("demo-operator", "operator"),
@@ -39,7 +43,6 @@ LAST = ["Nkosi", "Dlamini", "van der Merwe", "Naidoo", "Mokoena", "Botha", "Khum
         "Molefe", "Coetzee", "Sithole", "Maharaj"]
 READING_UNITS = 2000  # units that get 45 days of readings (all of them in small seeds)
 HISTORY_DAYS = 45
-DAILY_USE = {"electricity": (8.0, 22.0), "water": (0.25, 0.9)}  # per unit per day, kWh / kL
 
 
 @dataclass
@@ -114,6 +117,9 @@ def seed(session, *, wallets: int = 2000, seed: int = 42, now: datetime | None =
     units, people, occ, meters, wallet_rows, txs, readings = [], [], [], [], [], [], []
     today = now.date()
     slots = reading_times(now, w)
+    # The demo residents' units (the first two of a seed that makes the demo logins).
+    showing = {0: showcase.balance_for(showcase.holiday_run(now), now),
+               1: showcase.balance_for(showcase.next_run(now), now)} if uid0 == 1 else {}
     pid = pid0
     for i in range(wallets):
         unit_id, wallet_id = uid0 + i, wid0 + i
@@ -130,14 +136,20 @@ def seed(session, *, wallets: int = 2000, seed: int = 42, now: datetime | None =
         for utility in UTILITIES:
             meters.append((mid0 + len(meters), unit_id, utility,
                            f"{utility[:2].upper()}-{estate_id:02d}-{unit_id:08d}"))
-        wallet, ledger = _wallet_and_ledger(rng, wallet_id, unit_id, tariffs, now, w, tid0 + len(txs))
+        use = daily_use(rng)
+        wallet, ledger = wallet_and_ledger(rng, wallet_id, unit_id, tariffs, use, now, w,
+                                           tid0 + len(txs), balance_for=showing.get(i))
         wallet_rows.append(wallet)
         txs.extend(ledger)
         if i < READING_UNITS:
+            # The second demo unit's water meter, and a few others' electricity, went silent.
+            silent = "water" if i == 1 and showing else (
+                "electricity" if rng.random() < showcase.SILENT_SHARE else None)
             for meter in meters[-4:]:
-                if meter[2] in DAILY_USE:
-                    readings.extend(_readings(rng, rid0 + len(readings), meter[0], meter[2],
-                                              slots, heavy=rng.random() < 0.04))
+                if meter[2] in use:
+                    stop = now - showcase.SILENT_FOR if meter[2] == silent else None
+                    readings.extend(_readings(rng, rid0 + len(readings), meter[0], use[meter[2]],
+                                              slots, heavy=rng.random() < 0.04, stop=stop))
     w.write("units", ("id", "estate_id", "number"), units)
     w.write("people", ("id", "first_name", "last_name", "email", "phone"), people)
     w.write("occupancies", ("id", "unit_id", "person_id", "role", "is_primary", "start_date",
@@ -149,59 +161,26 @@ def seed(session, *, wallets: int = 2000, seed: int = 42, now: datetime | None =
     w.write("transactions", TX_COLS, txs)
     _demo_users(session, w, uid0 if wallets else None, password_hasher, now)
     _fix_sequences(session)
-    # Let the one rule decide every seeded state (days mode depends on the ledger).
+    # Let the one rule decide every seeded state (days mode depends on the ledger), and make
+    # the run-out sort keys from the ledger, as transactions would have.
     refresh_states(session, Wallet.__table__.c.id >= wid0, now)
+    while forecast_sql.refresh_credit_seconds(session, now, limit=20_000) == 20_000:
+        pass
     return SeedResult(len(estates), wallets, len(people), len(meters), len(readings), len(txs))
 
 
 WALLET_COLS = ("id", "unit_id", "balance", "electricity_credit", "water_credit", "solar_credit",
                "hot_water_credit", "low_balance_threshold", "alert_mode", "low_balance_days",
                "alert_frequency_hours", "state", "low_alert_seq", "critical_alert_seq",
-               "updated_at")
+               "updated_at", "state_since")
 TX_COLS = ("id", "wallet_id", "type", "utility", "amount", "units", "balance_before",
            "balance_after", "method", "status", "created_at")
 
 
-def _wallet_and_ledger(rng, wallet_id, unit_id, tariffs, now, w, tx_id):
-    """A wallet (ok 70%, low 20%, critical 10%) and a month of top-ups and purchases."""
-    threshold = 5000  # cents: R 50.00
-    roll = rng.random()
-    if roll < 0.10:
-        balance, state = rng.randint(0, 999), "critical"
-    elif roll < 0.30:
-        balance, state = rng.randint(1000, 4999), "low"
-    else:
-        balance, state = rng.randint(5000, 150000), "ok"
-    mode = "days" if rng.random() < 0.15 else "amount"
-    purchases = [(rng.choice(("electricity", "electricity", "water", "hot_water", "solar")),
-                  rng.randint(50, 400) * 100, rng.randint(1, 29)) for _ in range(rng.randint(1, 3))]
-    purchases.sort(key=lambda p: -p[2])  # oldest first
-    spent = sum(p[1] for p in purchases)
-    topup = spent + balance
-    credit = dict.fromkeys(UTILITIES, 0)
-    rows = [(tx_id, wallet_id, "topup", None, topup, None, 0, topup, rng.choice(
-        ("card", "eft", "instant_eft")), "completed", w.ts(now - timedelta(days=30, hours=2)))]
-    running = topup
-    for k, (utility, amount, days_ago) in enumerate(purchases, start=1):
-        units = int(Decimal(amount) / Decimal(tariffs[utility]) * 10)  # thousandths of a unit
-        rows.append((tx_id + k, wallet_id, "purchase", utility, amount, units, running,
-                     running - amount, None, "completed",
-                     w.ts(now - timedelta(days=days_ago, hours=rng.randint(0, 12)))))
-        running -= amount
-        credit[utility] += amount
-    if mode == "days" and state == "ok":
-        # Days mode judges days of credit left, not the amount; keep the seeded state honest.
-        daily = spent / 30
-        state = "low" if daily and balance < 3 * daily else "ok"
-    wallet = (wallet_id, unit_id, balance, credit["electricity"], credit["water"],
-              credit["solar"], credit["hot_water"], threshold, mode, 3, 24, state, 0, 0,
-              w.ts(now))
-    return wallet, rows
-
-
-def reading_times(now: datetime, w) -> list[tuple[str, float, bool]]:
-    """(stored time, share of the day's use, is recent) of every reading slot: two a day
-    (04:00 and 16:00 UTC, 06:00 and 18:00 in Johannesburg) for 45 days, weekends higher."""
+def reading_times(now: datetime, w) -> list[tuple[str, float, bool, datetime]]:
+    """(stored time, share of the day's use, is recent, time) of every reading slot: two a
+    day (04:00 and 16:00 UTC, 06:00 and 18:00 in Johannesburg) for 45 days, weekends
+    higher."""
     start = (now - timedelta(days=HISTORY_DAYS)).replace(hour=4, minute=0, second=0)
     slots = []
     for day in range(HISTORY_DAYS + 1):
@@ -209,16 +188,19 @@ def reading_times(now: datetime, w) -> list[tuple[str, float, bool]]:
             taken = start + timedelta(days=day, hours=hour)
             if taken <= now:
                 weekend = 1.25 if taken.weekday() >= 5 else 1.0
-                slots.append((w.ts(taken), share * weekend, now - taken < timedelta(hours=24)))
+                slots.append((w.ts(taken), share * weekend, now - taken < timedelta(hours=24),
+                              taken))
     return slots
 
 
-def _readings(rng, first_id, meter_id, utility, slots, *, heavy: bool):
-    """A meter's readings at every slot; a heavy user's last day is 2.6 times the usual."""
-    low, high = DAILY_USE[utility]
-    base = rng.uniform(low, high)
+def _readings(rng, first_id, meter_id, base: float, slots, *, heavy: bool,
+              stop: datetime | None = None):
+    """A meter's readings at every slot (until `stop`, for a meter gone silent) for a base
+    daily use; a heavy user's last day is 2.6 times the usual."""
     register, rows = int(rng.uniform(1000, 20000) * 1000), []
-    for taken, share, recent in slots:
+    for taken, share, recent, at in slots:
+        if stop is not None and at > stop:
+            break
         use = int(base * share * (2.6 if heavy and recent else 1.0) * rng.uniform(850, 1150))
         register += use
         rows.append((first_id + len(rows), meter_id, register, use, taken, False, taken))
@@ -230,7 +212,7 @@ def _estates(session) -> list[tuple[int, dict]]:
     existing = {e.name: e for e in session.scalars(select(Estate))}
     for name, tariffs in ESTATES:
         if name not in existing:
-            estate = Estate(name=name, tariffs=tariffs)
+            estate = Estate(name=name, tariffs=tariffs, timezone=showcase.ZONE)
             session.add(estate)
             existing[name] = estate
     session.flush()

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import func, literal, select, update
+from sqlalchemy import bindparam, func, literal, select, update
 
 from ...models import STAFF_ROLES, Notification, NotificationDelivery, User
 from ..errors import NotFound
@@ -42,6 +42,14 @@ def list_for(session, user, *, unread: bool | None = None, kind: str | None = No
 
 
 UNREAD_BATCH = 1000  # user ids per GROUP BY: well inside every driver's parameter limit
+# Built once (it runs after every notification published): the users are bound per call.
+UNREAD_COUNTS = (
+    select(NotificationDelivery.user_id, func.count())
+    .join(User, User.id == NotificationDelivery.user_id)
+    .where(NotificationDelivery.user_id.in_(bindparam("user_ids", expanding=True)),
+           NotificationDelivery.channel == IN_APP, NotificationDelivery.read_at.is_(None),
+           User.role.not_in(STAFF_ROLES))
+    .group_by(NotificationDelivery.user_id))
 
 
 def unread_counts(session, user_ids: Iterable[int]) -> dict[int, int]:
@@ -51,15 +59,8 @@ def unread_counts(session, user_ids: Iterable[int]) -> dict[int, int]:
     ids = sorted(set(user_ids))
     counts = dict.fromkeys(ids, 0)
     for start in range(0, len(ids), UNREAD_BATCH):
-        batch = ids[start:start + UNREAD_BATCH]
         counts.update(session.execute(
-            select(NotificationDelivery.user_id, func.count())
-            .join(User, User.id == NotificationDelivery.user_id)
-            .where(NotificationDelivery.user_id.in_(batch),
-                   NotificationDelivery.channel == IN_APP,
-                   NotificationDelivery.read_at.is_(None),
-                   User.role.not_in(STAFF_ROLES))
-            .group_by(NotificationDelivery.user_id)).all())
+            UNREAD_COUNTS, {"user_ids": ids[start:start + UNREAD_BATCH]}).all())
     return counts
 
 

@@ -21,6 +21,10 @@ from .store import IN_APP
 
 # What the read filter accepts; "none": nobody to deliver to. The pages name them.
 READ_STATES = ("read", "unread", "none")
+# The days the date filter takes. Beyond them a local day's bounds in UTC need years before 1
+# or after 9999, which Python cannot hold: 0001-01-01 and 9999-12-31 were a 500
+# (tests/test_query_fuzz.py). No notification is older than the system or centuries ahead.
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)
 
 
 @dataclass
@@ -61,6 +65,11 @@ def parse_filters(args) -> LogFilters:
             f.day = date.fromisoformat(raw_day)
         except ValueError:
             errors["date"] = "Use a date like 2025-03-31."
+        else:
+            if not FIRST_DAY <= f.day <= LAST_DAY:
+                f.day = None
+                errors["date"] = (f"Use a date from {FIRST_DAY.isoformat()} to "
+                                  f"{LAST_DAY.isoformat()}.")
     f.read = args.get("read") or None
     if f.read and f.read not in READ_STATES:
         errors["read"] = "Choose read, unread or no recipient."

@@ -1,6 +1,7 @@
 """Payments: the ledger (the office's top-ups and every purchase), a resident's payments
 (pending until the provider's signed webhook credits them, or expired), their real-time
-notices and the sweep that sends a notice whose task never reached the broker."""
+follow-up (the notice and the wallet check) and the sweep that does it for a transaction
+whose task never reached the broker."""
 from .checkout import (
     PAYMENT_TTL,
     PaymentResult,
@@ -11,8 +12,8 @@ from .checkout import (
     start_payment,
 )
 from .ledger import PurchaseQuote, Tariff, quote, tariffs, transactions_page
-from .notices import notify_transaction
-from .sweep import unnotified_transactions
+from .notices import FollowUp, follow_up, notify_transaction
+from .sweep import Swept, follow_up_missed, unnotified_transactions
 from .transactions import (
     IDEMPOTENCY_KEY_LENGTH,
     IDEMPOTENCY_KEY_PATTERN,
@@ -37,9 +38,10 @@ from .webhook import (
 )
 
 __all__ = ["EVENTS", "IDEMPOTENCY_KEY_LENGTH", "IDEMPOTENCY_KEY_PATTERN", "OFFICE_METHODS",
-           "PAYMENT_TTL", "RESIDENT_METHODS", "InvalidSignature", "PaymentResult",
-           "PurchaseQuote", "Settlement", "Tariff", "TransactionResult", "check_method",
-           "checkout_url", "event_body", "expire_due", "get_payment", "latest_payment",
+           "PAYMENT_TTL", "RESIDENT_METHODS", "FollowUp", "InvalidSignature", "PaymentResult",
+           "PurchaseQuote", "Settlement", "Swept", "Tariff", "TransactionResult",
+           "check_method", "checkout_url", "event_body", "expire_due", "follow_up",
+           "follow_up_missed", "get_payment", "latest_payment",
            "notify_transaction", "parse_event", "purchase", "quote", "settle", "sign",
            "start_payment", "tariffs", "top_up", "transactions_page", "units_for",
            "unnotified_transactions", "validate_key", "verify"]

@@ -26,8 +26,9 @@ from ...models import (
 )
 from .. import notifications, webhooks
 from ..errors import Conflict, NotFound, ValidationFailed
+from ..forecast import wallets as forecast_wallets
 from ..money import format_rand, parse_amount
-from ..wallets.state import compute_state, spend_30d
+from ..wallets.state import compute_state
 
 
 @dataclass
@@ -170,7 +171,11 @@ def _move(session, wallet_id: int, change, tx: Transaction, *, now: datetime, si
           ) -> TransactionResult:
     """In the open write transaction: the debit or credit, the ledger row, the new state."""
     amount = tx.amount
-    if session.execute(change.execution_options(synchronize_session=False)).rowcount != 1:
+    # The changed wallet comes back from the UPDATE itself (RETURNING, on SQLite and
+    # PostgreSQL alike), refreshed in the session, instead of a second statement reading it.
+    wallet = session.scalars(change.returning(Wallet), execution_options={
+        "synchronize_session": False, "populate_existing": True}).one_or_none()
+    if wallet is None:
         wallet = session.get(Wallet, wallet_id)
         if wallet is None:
             raise NotFound("No such wallet.")
@@ -178,7 +183,6 @@ def _move(session, wallet_id: int, change, tx: Transaction, *, now: datetime, si
             f"The balance of {format_rand(wallet.balance)} is less than "
             f"{format_rand(amount)}.", code="insufficient_funds",
             fields={"amount": f"The most you can spend is {format_rand(wallet.balance)}."})
-    wallet = session.get(Wallet, wallet_id, populate_existing=True)
     tx.balance_after = wallet.balance
     tx.balance_before = wallet.balance - sign * amount
     if tx.utility:
@@ -201,15 +205,24 @@ def units_for(session, wallet: Wallet, utility: str, amount: Decimal) -> Decimal
 
 
 def _update_state(session, wallet: Wallet, now: datetime, *, topped_up: bool) -> list[int]:
-    """Store the wallet's new state; a top-up back to `ok` resolves alerts and re-arms them."""
+    """Store the wallet's new state and run-out sort key; a top-up back to `ok` resolves
+    alerts and re-arms them, and any top-up re-arms credit_depleted."""
+    spend, first_purchase = forecast_wallets.spend_window(session, wallet.id, now)
     state = compute_state(wallet.balance, wallet.low_balance_threshold, wallet.alert_mode,
-                          wallet.low_balance_days, spend_30d(session, wallet.id, now))
+                          wallet.low_balance_days, spend)
     resolved: list[int] = []
     alerted = wallet.state != "ok" or wallet.low_alerted_at or wallet.critical_alerted_at
     if topped_up and state == "ok" and alerted:
         resolved = notifications.resolve_credit_alerts(session, wallet.id, now)
         wallet.low_alerted_at = None
         wallet.critical_alerted_at = None
+    if topped_up and wallet.depleted_at is not None and wallet.balance > 0:
+        resolved += notifications.resolve_credit_alerts(session, wallet.id, now,
+                                                        kinds=("credit_depleted",))
+        wallet.depleted_at = None
     webhooks.wallet_state_changed(session, wallet.id, wallet.state, state, now)
+    if state != wallet.state:
+        wallet.state_since = now
     wallet.state = state
+    forecast_wallets.store_sort_key(wallet, spend, first_purchase, now)
     return resolved

@@ -159,6 +159,11 @@ def settle(session, event: Event, *, webhook_id: str, now: datetime) -> Settleme
     credits nothing. Refused, changing nothing: an unknown payment (NotFound), an amount
     other than the payment's (ValidationFailed), a payment that expired (Conflict)."""
     with write_transaction(session):
+        # The usual case in one statement: a pending payment of this amount, still in time.
+        settled = _settle_pending(session, event, webhook_id=webhook_id, now=now)
+        if settled is not None:
+            return settled
+        # Nothing moved: read the payment to say why (or to expire it, when it is overdue).
         payment = session.get(Payment, event.payment_id, populate_existing=True)
         if payment is None:
             raise NotFound(f"No payment {event.payment_id}.")
@@ -167,13 +172,8 @@ def settle(session, event: Event, *, webhook_id: str, now: datetime) -> Settleme
                 f"The webhook's amount {format_rand(event.amount)} is not the payment's "
                 f"{format_rand(payment.amount)}.", code="amount_mismatch",
                 fields={"data.amount": f"The payment is for {payment.amount:.2f}."})
-        overdue = is_overdue(payment, now)
-        if overdue:
+        if is_overdue(payment, now):
             expire_overdue(session, now, payment.id)
-        elif payment.status == "pending":
-            settled = _settle_pending(session, payment, event, webhook_id=webhook_id, now=now)
-            if settled is not None:
-                return settled
     session.refresh(payment)
     if payment.status == "expired":
         # Not credited: the resident was told it expired and may have paid again. The
@@ -186,27 +186,29 @@ def settle(session, event: Event, *, webhook_id: str, now: datetime) -> Settleme
     return Settlement(payment, changed=False)
 
 
-def _settle_pending(session, payment: Payment, event: Event, *, webhook_id: str,
-                    now: datetime) -> Settlement | None:
-    """In the open write transaction: move the payment out of `pending` if it still is (the
-    condition decides between racing deliveries) and credit it on success. None when another
-    delivery got there first."""
-    moved = session.execute(
+def _settle_pending(session, event: Event, *, webhook_id: str, now: datetime
+                    ) -> Settlement | None:
+    """In the open write transaction: move the payment out of `pending` if it still is, for
+    the event's amount and before its deadline (the condition also decides between racing
+    deliveries), and credit it on success. None when nothing moved: not pending any more,
+    overdue, another amount, or no such payment."""
+    # The moved payment comes back from the UPDATE (RETURNING), refreshed in the session.
+    payment = session.scalars(
         update(Payment)
-        .where(Payment.id == payment.id, Payment.status == "pending", Payment.expires_at > now)
+        .where(Payment.id == event.payment_id, Payment.status == "pending",
+               Payment.expires_at > now, Payment.amount == event.amount)
         .values(status=event.status, settled_at=now, provider_ref=event.provider_ref,
                 webhook_id=webhook_id,
                 failure_reason=DECLINED_REASON if event.status == "failed" else None)
-        .execution_options(synchronize_session=False)).rowcount
-    if moved != 1:
+        .returning(Payment),
+        execution_options={"synchronize_session": False, "populate_existing": True}
+    ).one_or_none()
+    if payment is None:
         return None
     credit = None
     if event.status == "succeeded":
         credit = credit_in(session, payment.wallet_id, payment.amount, payment.method, now=now,
                            user_id=payment.created_by_id)
-        session.execute(update(Payment).where(Payment.id == payment.id)
-                        .values(transaction_id=credit.transaction.id)
-                        .execution_options(synchronize_session=False))
+        payment.transaction_id = credit.transaction.id
     session.flush()
-    session.refresh(payment)
     return Settlement(payment, changed=True, credit=credit)

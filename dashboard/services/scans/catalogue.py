@@ -4,11 +4,16 @@ API (and its OpenAPI document), the pages, the CLI and the benchmarks all read t
 so a new scan is one row here plus its pass function.
 
 A pass is called as `run_pass(session, kind, first, last, *, now, tz, task_run_id)` on the
-ids first..last of the table the scan walks, in the caller's transaction, and returns an
-object with `scanned`, `notified`, `skipped` and `notification_ids`.
+ids first..last of the table the scan walks (wallets, meters or estates), in the caller's
+transaction, and returns an object with `scanned`, `notified`, `skipped` and
+`notification_ids`; `tz` is CELERY_TIMEZONE, the zone of estates without their own. The
+critical-credit pass also makes credit_depleted (scans/depleted.py); the digests walk the
+estates, one digest each per local day.
 
 The housekeeping entries of beat (reaping, pruning, the sweeps, payment expiry, the test
 probe) live beside it in their own table: they are tasks on a schedule, not scans with a run history.
+Schedules are written `crontab(...)` (schedules.py: Celery's crontab, made when first read,
+so reading the catalogue does not import Celery).
 """
 from __future__ import annotations
 
@@ -17,16 +22,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from celery.schedules import crontab
-
-from ...models import Meter, Notification, Wallet
-from . import credit_alerts, high_usage
+from ...models import Estate, Meter, Notification, Wallet
+from . import credit_alerts, digests, high_usage, silent_meters
+from .schedules import celery_schedule, crontab
 
 #: What a scan can walk: the table whose ids are cut into chunks, and the notification column
 #: that ties a notification to a row of it (a chunk's notifications are found by it).
 WALKS = {
     "wallets": (Wallet, Notification.wallet_id),
     "meters": (Meter, Notification.meter_id),
+    "estates": (Estate, Notification.data["estate_id"].as_integer()),
 }
 
 
@@ -65,6 +70,10 @@ SCANS: dict[str, Scan] = _table(
          credit_alerts.credit_pass),
     Scan("analyze_high_usage", "high_usage", "meters", crontab(hour=7, minute=0),
          "Daily at 07:00", high_usage.usage_pass),
+    Scan("send_operator_digests", "operator_digest", "estates", crontab(hour=7, minute=30),
+         "Daily at 07:30", digests.digest_pass),
+    Scan("check_silent_meters", "meter_silent", "meters", crontab(hour=8, minute=0),
+         "Daily at 08:00", silent_meters.silent_pass),
 )
 
 #: Beat's other entries: task name → schedule (no run history, no trigger argument).
@@ -79,6 +88,8 @@ HOUSEKEEPING: dict[str, crontab | timedelta] = {
     "expire_payments": crontab(minute="*"),
     "sweep_webhooks": timedelta(seconds=5),
     "prune_webhooks": crontab(hour=3, minute=45),
+    # Run-out sort keys whose oldest purchase left the 30-day window (services/forecast).
+    "refresh_forecasts": crontab(minute="*/10"),
 }
 #: The test-only entry sent every BEAT_PROBE_SECONDS when that is set: tests count its
 #: deliveries to show that two beats fire each entry once.
@@ -96,9 +107,9 @@ def for_kind(kind: str) -> Scan:
 def beat_schedule(probe_seconds: float = 0) -> dict:
     """Beat's schedule: every scan (trigger `schedule`), the housekeeping entries and, when
     `probe_seconds` > 0, the probe."""
-    schedule = {scan.name: {"task": scan.name, "schedule": scan.schedule,
+    schedule = {scan.name: {"task": scan.name, "schedule": celery_schedule(scan.schedule),
                             "kwargs": {"trigger": "schedule"}} for scan in SCANS.values()}
-    schedule.update({name: {"task": name, "schedule": every}
+    schedule.update({name: {"task": name, "schedule": celery_schedule(every)}
                      for name, every in HOUSEKEEPING.items()})
     if probe_seconds and probe_seconds > 0:
         schedule[PROBE] = {"task": PROBE, "schedule": timedelta(seconds=probe_seconds)}

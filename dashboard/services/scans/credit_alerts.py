@@ -31,10 +31,21 @@ from sqlalchemy import (
 from ...models import Estate, Notification, Unit, Wallet
 from ...models.types import UTCDateTime
 from .. import notifications, webhooks
+from ..forecast import sql as forecast_sql
+from ..forecast.calendar import DEFAULT_ZONE
 from ..notifications import messages
 from ..notifications.messages import PRIORITIES
-from ..sqlfuncs import add_hours, format_sql, insert_ignore, json_object, money_text, rand_text, text_sql
+from ..sqlfuncs import (
+    add_hours,
+    format_sql,
+    insert_ignore,
+    json_object,
+    money_text,
+    rand_text,
+    text_sql,
+)
 from ..wallets.state import compute_state, days_left_tenths_sql, spend_30d, spend_30d_sql, state_sql
+from . import depleted
 
 # A daily scan may start a few seconds earlier than the one before it; without this slack a
 # 24-hour window would make it skip every other day.
@@ -61,6 +72,12 @@ class AlertPass:
         """Wallets in the alert state whose frequency window had not passed."""
         return self.eligible - self.notified
 
+    def add(self, other: AlertPass) -> None:
+        """Count another kind's pass over the same wallets into this one."""
+        self.eligible += other.eligible
+        self.notified += other.notified
+        self.notification_ids = sorted(self.notification_ids + other.notification_ids)
+
 
 def refresh_states(session, where, now: datetime) -> int:
     """Recompute the stored state of the wallets matching `where`; return how many changed."""
@@ -68,7 +85,7 @@ def refresh_states(session, where, now: datetime) -> int:
     w = Wallet.__table__.c
     webhooks.wallet_states_changing(session, where, expr, now)
     result = session.execute(update(Wallet.__table__).where(where, w.state != expr)
-                             .values(state=expr, updated_at=now))
+                             .values(state=expr, state_since=now, updated_at=now))
     return result.rowcount or 0
 
 
@@ -112,26 +129,43 @@ def insert_alerts(session, kind: str, claimed, now: datetime, *, task_run_id: in
     """
     _, seq_col, _ = KINDS[kind]
     figures = _claimed_figures(kind, claimed, now, seq_col)
-    f = figures.c
+    f, span = figures.c, forecast_sql.span_at(figures.c.estate_id, figures.c.runs_out)
+    texts = forecast_sql.forecast_texts(f.runs_out, span, forecast_sql.now_seconds(now))
+    sentence = case((texts["friendly"], format_sql(messages.FORECAST_FRIENDLY,
+                                                   runs_out=texts["runs_out_local"],
+                                                   supply_until=texts["supply_local"])),
+                    (span.found, format_sql(messages.FORECAST, runs_out=texts["runs_out_local"])),
+                    else_=text_sql(""))
     balance, threshold = rand_text(f.balance), rand_text(f.threshold)
     data = dict(wallet_id=f.wallet_id, balance=money_text(f.balance),
-                threshold=money_text(f.threshold), task_run_id=cast(literal(task_run_id), Integer))
+                threshold=money_text(f.threshold))
+    # The times the message quotes, as seconds since 1970 (NULL where it quotes none;
+    # supply_until only where friendly hours hold the supply past the run-out): integers
+    # cost a chunk nothing to write, and the API shows them as ISO times
+    # (serialize.notification_json), email and SMS in the estate's words.
+    quoted = {"runs_out_at": case((span.found, f.runs_out), else_=None),
+              "supply_until": span.supply_until,
+              "task_run_id": cast(literal(task_run_id), Integer)}
     if kind == "critical_credit":
         title = messages.CRITICAL_CREDIT_TITLE
-        message = format_sql(messages.CRITICAL_CREDIT, unit=f.unit, balance=balance)
-        data_sql = _json(data)
+        message = format_sql(messages.CRITICAL_CREDIT, unit=f.unit, balance=balance,
+                             forecast=sentence)
+        data_sql = _json({**data, **quoted})
     else:
         title = messages.LOW_CREDIT_TITLE
         days = cast(f.tenths // 10, String) + "." + cast(f.tenths % 10, String)
         with_days = f.tenths.is_not(None)
         message = case(
             (with_days, format_sql(messages.LOW_CREDIT_DAYS, unit=f.unit, balance=balance,
-                                   days_left=days)),
-            else_=format_sql(messages.LOW_CREDIT, unit=f.unit, balance=balance, threshold=threshold))
-        data_sql = case((with_days, _json({**data, "days_left": days})), else_=_json(data))
-    rows = select(text_sql(kind), text_sql(title), message, text_sql(PRIORITIES[kind]),
-                  f.wallet_id, data_sql, f.dedup_key, literal(now, UTCDateTime()),
-                  data["task_run_id"]).order_by(f.wallet_id)
+                                   days_left=days, forecast=sentence)),
+            else_=format_sql(messages.LOW_CREDIT, unit=f.unit, balance=balance,
+                             threshold=threshold, forecast=sentence))
+        data_sql = case((with_days, _json({**data, "days_left": days, **quoted})),
+                        else_=_json({**data, **quoted}))
+    rows = (select(text_sql(kind), text_sql(title), message, text_sql(PRIORITIES[kind]),
+                   f.wallet_id, data_sql, f.dedup_key, literal(now, UTCDateTime()),
+                   quoted["task_run_id"])
+            .select_from(figures.outerjoin(span.table, span.on)).order_by(f.wallet_id))
     stmt = (insert_ignore(session, Notification.__table__)
             .from_select(["type", "title", "message", "priority", "wallet_id", "data", "dedup_key",
                           "created_at", "task_run_id"], rows)
@@ -143,39 +177,35 @@ def insert_alerts(session, kind: str, claimed, now: datetime, *, task_run_id: in
 
 
 def _claimed_figures(kind: str, claimed, now: datetime, seq_col: str):
-    """The claimed wallets with what their message quotes, as a CTE.
+    """The claimed wallets with what their message quotes, as a subquery.
 
-    For low credit the CTE is materialized, so the 30-day spend (a correlated sum over
-    purchases) runs once per wallet: inlined, the days-left text and the JSON would each
-    evaluate it again. Critical alerts quote no spend; inlining saves writing and re-reading
-    a temporary table (1M wallets: 4.8 → 3.4 s with migration 0004). Money is in cents;
-    `tenths` (days left × 10) is NULL unless the wallet is in days mode with purchases.
+    A materialized CTE makes each costly value once per wallet, and the words, the calendar
+    seek and the JSON then read it as a column: the run-out second (forecast/sql.py
+    runs_out_sql: the stored credit_seconds, or where that expired a correlated sum over the
+    wallet's purchases), and in days mode the 30-day spend (the same sum, for the few wallets
+    in days mode only). Money is in cents; `tenths` (days left × 10) is NULL unless the
+    wallet is in days mode with purchases; `runs_out` is NULL when there is nothing to quote
+    (no purchases, no credit, or QUOTE_DAYS of it or more).
     """
     w = Wallet.__table__.c
     u, e = Unit.__table__.c, Estate.__table__.c
-    balance = type_coerce(w.balance, BigInteger)
-    columns = [w.id.label("wallet_id"), balance.label("balance"),
-               type_coerce(w.low_balance_threshold, BigInteger).label("threshold"),
-               (u.number + ", " + e.name).label("unit"),
-               (text_sql(f"{kind}:") + cast(w.id, String) + ":" + cast(w[seq_col], String)
-                ).label("dedup_key")]
-    if kind == "low_credit":
-        # A cast, not a type: PostgreSQL's sum() of bigint is numeric, and numeric division
-        # would not be the integer division days_left_tenths_sql relies on.
-        spend = cast(spend_30d_sql(now), BigInteger)
-        in_days = case((w.alert_mode == "days", spend), else_=None)
-        columns.append(in_days.label("spend"))
-    inner = (select(*columns)
+    # A cast, not a type: PostgreSQL's sum() of bigint is numeric, and numeric division
+    # would not be the integer division days_left_tenths_sql relies on.
+    spend = cast(spend_30d_sql(now), BigInteger)
+    inner = (select(w.id.label("wallet_id"), type_coerce(w.balance, BigInteger).label("balance"),
+                    type_coerce(w.low_balance_threshold, BigInteger).label("threshold"),
+                    (u.number + ", " + e.name).label("unit"),
+                    (text_sql(f"{kind}:") + cast(w.id, String) + ":" + cast(w[seq_col], String)
+                     ).label("dedup_key"), u.estate_id,
+                    case((w.alert_mode == "days", spend), else_=None).label("spend"),
+                    forecast_sql.runs_out_sql(now).label("runs_out"))
              .select_from(Wallet.__table__.join(Unit.__table__, u.id == w.unit_id)
                           .join(Estate.__table__, e.id == u.estate_id))
-             .where(claimed).cte(f"claimed_{kind}"))
-    if kind != "low_credit":
-        return inner  # nothing costly to compute once: let the database inline it
-    inner = inner.prefix_with("MATERIALIZED")
+             .where(claimed).cte(f"claimed_{kind}").prefix_with("MATERIALIZED"))
     c = inner.c
     tenths = case((c.spend > 0, days_left_tenths_sql(c.balance, c.spend)), else_=None)
-    return select(c.wallet_id, c.balance, c.threshold, c.unit, c.dedup_key,
-                  tenths.label("tenths")).subquery()
+    return (select(c.wallet_id, c.balance, c.threshold, c.unit, c.dedup_key, c.estate_id,
+                   c.runs_out, tenths.label("tenths")).subquery(f"figures_{kind}"))
 
 
 def _json(pairs: dict) -> json_object:
@@ -187,44 +217,63 @@ def credit_pass(session, kind: str, first: int, last: int, *, now: datetime, tz:
                 task_run_id: int | None = None) -> AlertPass:
     """One chunk of a low or critical credit scan: the wallets with ids first..last.
 
-    `tz` is unused (alert windows are counted in hours); every pass takes it (catalogue).
+    `tz` is the zone of estates without their own (their friendly hours). The critical scan
+    also tells wallets at zero not yet told (credit_depleted).
     """
     where = Wallet.__table__.c.id.between(first, last)
+    forecast_sql.ensure_calendars(session, now, tz)
     refresh_states(session, where, now)
-    return alert_pass(session, kind, where, now, task_run_id=task_run_id)
+    found = alert_pass(session, kind, where, now, task_run_id=task_run_id)
+    if kind == "critical_credit":
+        found.add(_depleted(session, where, now, task_run_id))
+    return found
 
 
-def check_wallets(session, where, now: datetime, *, task_run_id: int | None = None
-                  ) -> dict[str, AlertPass]:
-    """Refresh state and claim both kinds of alert for the matching wallets.
+def check_wallets(session, where, now: datetime, *, task_run_id: int | None = None,
+                  tz: str = DEFAULT_ZONE) -> dict[str, AlertPass]:
+    """Refresh state and claim both kinds of alert, and credit_depleted, for the matching
+    wallets.
 
     After a transaction (through `check_wallet`), entering `critical` alerts at once even if
     a `low_credit` went out minutes ago, because each kind has its own window.
     """
+    forecast_sql.ensure_calendars(session, now, tz)
     refresh_states(session, where, now)
-    return {kind: alert_pass(session, kind, where, now, task_run_id=task_run_id)
-            for kind in KINDS}
+    passes = {kind: alert_pass(session, kind, where, now, task_run_id=task_run_id)
+              for kind in KINDS}
+    passes[depleted.KIND] = _depleted(session, where, now, task_run_id)
+    return passes
 
 
-def check_wallet(session, wallet_id: int, now: datetime) -> dict[str, AlertPass]:
+def _depleted(session, where, now: datetime, task_run_id: int | None) -> AlertPass:
+    """depleted.depleted_pass, counted as an AlertPass."""
+    found = depleted.depleted_pass(session, where, now, task_run_id=task_run_id)
+    return AlertPass(eligible=found.eligible, notified=len(found.notification_ids),
+                     notification_ids=found.notification_ids)
+
+
+def check_wallet(session, wallet_id: int, now: datetime, *, tz: str = DEFAULT_ZONE
+                 ) -> dict[str, AlertPass]:
     """`check_wallets` for one wallet, as check_wallet_after_transaction runs it.
 
     Most transactions leave a wallet `ok` (a top-up, a purchase well above the threshold).
-    The state is then decided in Python from one row and, in days mode, one sum; the set-based
-    statements (whose construction costs more CPU than the one row they touch) run only for a
-    wallet that is low or critical. compute_state and state_sql are property-tested to agree.
+    The state is then decided in Python from one row and, in days mode, one sum; the
+    set-based statements (whose construction costs more CPU than the one row they touch) run
+    only for a wallet that is low or critical (a wallet at zero is critical unless its alerts
+    are off, so credit_depleted is claimed there). compute_state and
+    state_sql are property-tested to agree.
     """
     w = Wallet.__table__.c
     row = session.execute(select(w.balance, w.low_balance_threshold, w.alert_mode,
                                  w.low_balance_days, w.state).where(w.id == wallet_id)).first()
     if row is None:
-        return {kind: AlertPass() for kind in KINDS}
+        return {kind: AlertPass() for kind in (*KINDS, depleted.KIND)}
     balance, threshold, mode, low_days, stored = row
     spend = spend_30d(session, wallet_id, now) if mode == "days" else Decimal(0)
     if compute_state(balance, threshold, mode, low_days, spend) != "ok":
-        return check_wallets(session, w.id == wallet_id, now)
+        return check_wallets(session, w.id == wallet_id, now, tz=tz)
     if stored != "ok":
         webhooks.wallet_state_changed(session, wallet_id, stored, "ok", now)
         session.execute(update(Wallet.__table__).where(w.id == wallet_id)
-                        .values(state="ok", updated_at=now))
-    return {kind: AlertPass(scanned=1) for kind in KINDS}
+                        .values(state="ok", state_since=now, updated_at=now))
+    return {kind: AlertPass(scanned=1) for kind in (*KINDS, depleted.KIND)}

@@ -1,4 +1,12 @@
-"""The wallet list: filters, search by unit number or resident name, keyset pages."""
+"""The wallet list: filters, search by unit number or resident name, keyset pages.
+
+"Cuts out soonest" (sort `runs_out`) orders by the stored credit_seconds (services/forecast):
+at one moment every wallet's run-out is now plus those seconds, and the supply's end never
+comes before a run-out that comes before it, so that order is the order of both, and it
+pages through its index (credit_seconds, id) like any other sort. Wallets without a forecast
+(no purchases in 30 days) come after all the others, by id: the cursor says which part of
+the list a page ended in.
+"""
 from __future__ import annotations
 
 from decimal import Decimal
@@ -16,13 +24,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import joinedload
 
-from ...models import WALLET_STATES, Estate, Occupancy, Person, Unit, User, Wallet
+from ...models import WALLET_STATES, Estate, Meter, Occupancy, Person, Unit, User, Wallet
 from ..errors import ValidationFailed
 from ..money import money_str
 from .access import visible
 from .paging import Page, decode_cursor, encode_cursor
+from .silence import silent_meters
 
-SORTS = ("id", "balance", "-balance")
+SORTS = ("id", "balance", "-balance", "runs_out")
+#: Extra filters: wallets at zero, wallets with a silent meter (the operators' digest links).
+FLAGS = ("zero", "silent")
 SEARCH_LENGTH = 100  # characters of a search that are used; the rest is ignored
 
 
@@ -136,81 +147,135 @@ def _order_by(sort: str) -> list:
     return [c.desc() for c in columns] if sort.startswith("-") else list(columns)
 
 
-def _filtered(query, session, user: User, state: str | None, estate_id: int | None):
+def _filtered(query, session, user: User, state: str | None, estate_id: int | None,
+              flag: str | None = None):
     """`query` (which joins Unit when `estate_id` is given) limited to the wallets `user` may
-    see, in `state`, on estate `estate_id`."""
+    see, in `state`, on estate `estate_id`, with `flag` (FLAGS)."""
     query = query.where(visible(session, user))
     if state:
         query = query.where(Wallet.state == state)
     if estate_id:
         query = query.where(Unit.estate_id == estate_id)
+    if flag == "zero":
+        query = query.where(Wallet.balance <= 0)
+    elif flag == "silent":
+        # Few meters are silent: their partial index (ix_meters_silent_unit) gives the units.
+        query = query.where(Wallet.unit_id.in_(select(Meter.unit_id).where(silent_meters())))
     return query
 
 
 def _walk_end(session, user: User, state, estate_id, sort: str, after: tuple | None,
-              budget: int) -> tuple | None:
+              budget: int, flag: str | None = None) -> tuple | None:
     """The key of the `budget`-th wallet after `after` in page order, or None when fewer
     remain: the end of the stretch a search walk may test. Reads only the key columns, which
     an index covers (the primary key, (balance, id) or the state indexes)."""
     query = select(*_key_columns(sort))
     if estate_id:
         query = query.join(Unit, Unit.id == Wallet.unit_id)
-    query = _filtered(query, session, user, state, estate_id).where(_keyset(sort, after, None))
+    query = _filtered(query, session, user, state, estate_id, flag).where(
+        _keyset(sort, after, None))
     row = session.execute(query.order_by(*_order_by(sort)).offset(budget - 1).limit(1)).first()
     return tuple(row) if row else None
 
 
 def _page(session, user: User, state, estate_id, sort: str, limit: int, after: tuple | None,
-          upto: tuple | None, match) -> list:
+          upto: tuple | None, match, flag: str | None = None) -> list:
     """Up to limit + 1 wallets after `after` (and up to `upto`) matching `match`, in order."""
     query = (select(Wallet).join(Unit, Unit.id == Wallet.unit_id)
              .options(joinedload(Wallet.unit).joinedload(Unit.estate)))
-    query = _filtered(query, session, user, state, estate_id)
+    query = _filtered(query, session, user, state, estate_id, flag)
     query = query.where(_keyset(sort, after, upto), match).order_by(*_order_by(sort))
     return list(session.scalars(query.limit(limit + 1)).unique())
 
 
+def _runs_out_page(session, user: User, state, estate_id, flag, limit: int,
+                   after: tuple | None, match) -> list:
+    """limit + 1 wallets "cutting out soonest" after `after` ((credit_seconds, id), the
+    seconds None among the wallets without a forecast): those with a forecast by
+    (credit_seconds, id), then the others by id."""
+    query = (select(Wallet).join(Unit, Unit.id == Wallet.unit_id)
+             .options(joinedload(Wallet.unit).joinedload(Unit.estate)))
+    query = _filtered(query, session, user, state, estate_id, flag).where(match)
+    rows: list = []
+    if after is None or after[0] is not None:
+        ranked = query.where(Wallet.credit_seconds.is_not(None))
+        if after is not None:
+            ranked = ranked.where(tuple_(Wallet.credit_seconds, Wallet.id) > after)
+        rows = list(session.scalars(ranked.order_by(Wallet.credit_seconds, Wallet.id)
+                                    .limit(limit + 1)).unique())
+    if len(rows) <= limit:
+        rest = query.where(Wallet.credit_seconds.is_(None))
+        if after is not None and after[0] is None:
+            rest = rest.where(Wallet.id > after[1])
+        rows += session.scalars(rest.order_by(Wallet.id).limit(limit + 1 - len(rows))).unique()
+    return rows
+
+
 def _search_page(session, user: User, state, estate_id, sort: str, limit: int,
-                 after: tuple | None, q: str) -> list:
+                 after: tuple | None, q: str, flag: str | None = None) -> list:
     """limit + 1 wallets of a search: by walking when `q` is common (and the walk fills the
     page within its budget), else through the indexed union; the same rows either way."""
     terms = _search_terms(session, q)
     if _is_common(session, terms):
         end = _walk_end(session, user, state, estate_id, sort, after,
-                        WALK_ROWS_PER_ITEM * (limit + 1))
+                        WALK_ROWS_PER_ITEM * (limit + 1), flag)
         rows = _page(session, user, state, estate_id, sort, limit, after, end,
-                     search_match(terms))
+                     search_match(terms), flag)
         # A full page, or a walk that reached the last wallet, is the whole answer: the first
         # matches of a stretch that starts at the cursor are the first matches after it.
         if len(rows) > limit or end is None:
             return rows
     return _page(session, user, state, estate_id, sort, limit, after, None,
-                 search_condition(terms))
+                 search_condition(terms), flag)
 
 
 def list_wallets(session, user: User, *, state: str | None = None, q: str | None = None,
                  estate_id: int | None = None, sort: str = "id", limit: int = 50,
-                 cursor: str | None = None) -> Page:
+                 cursor: str | None = None, flag: str | None = None) -> Page:
     """A keyset-paged list of the wallets `user` may see, filtered and sorted."""
     if state and state not in WALLET_STATES:
         raise ValidationFailed("Invalid state.",
                                fields={"state": f"Use one of: {', '.join(WALLET_STATES)}."})
     if sort not in SORTS:
         raise ValidationFailed("Invalid sort.", fields={"sort": f"Use one of: {', '.join(SORTS)}."})
+    if flag and flag not in FLAGS:
+        raise ValidationFailed("Invalid filter.",
+                               fields={"flag": f"Use one of: {', '.join(FLAGS)}."})
     q = (q or "").strip()[:SEARCH_LENGTH]
-    values = decode_cursor(cursor)
-    after = None
-    if values:
-        after = ((values["id"],) if sort == "id"
-                 else (Decimal(str(values.get("balance", "0"))), values["id"]))
-    if q:
-        rows = _search_page(session, user, state, estate_id, sort, limit, after, q)
+    after = _after(sort, decode_cursor(cursor))
+    if sort == "runs_out":
+        # Searches take the indexed union here: the walk's stretch is one index's order.
+        match = search_condition(_search_terms(session, q)) if q else True
+        rows = _runs_out_page(session, user, state, estate_id, flag, limit, after, match)
+    elif q or flag:
+        rows = (_search_page(session, user, state, estate_id, sort, limit, after, q, flag) if q
+                else _page(session, user, state, estate_id, sort, limit, after, None, True, flag))
     else:
         rows = _page(session, user, state, estate_id, sort, limit, after, None, True)
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        last = rows[-1]
-        next_cursor = encode_cursor({"id": last.id} if sort == "id"
-                                    else {"id": last.id, "balance": money_str(last.balance)})
+        next_cursor = encode_cursor(_cursor_of(sort, rows[-1]))
     return Page(rows, next_cursor)
+
+
+def _after(sort: str, values: dict | None) -> tuple | None:
+    """The keyset key a cursor names for `sort`."""
+    if not values:
+        return None
+    if sort == "runs_out":
+        # A cursor of another sort carries no seconds: read as 0, as a balance sort reads an
+        # id cursor's missing balance.
+        return (values.get("credit", 0), values["id"])
+    if sort == "id":
+        return (values["id"],)
+    return (Decimal(str(values.get("balance", "0"))), values["id"])
+
+
+def _cursor_of(sort: str, wallet: Wallet) -> dict:
+    """The values of the cursor after `wallet` in `sort`'s order."""
+    if sort == "id":
+        return {"id": wallet.id}
+    if sort == "runs_out":
+        return {"id": wallet.id, "credit": wallet.credit_seconds}
+    return {"id": wallet.id, "balance": money_str(wallet.balance)}

@@ -32,9 +32,19 @@ from .hooks import (
     wallet_states_changing,
 )
 from .policy import LEASE, RETRY_WINDOW, Policy, UrlRules, policy_from, rules_from, sealing_key
-from .sending import BatchResult, send_batch
 from .shapes import attempt_json, endpoint_json, message_json
 from .urls import URL_MAX, URL_PATTERN, check_url
+
+
+def __getattr__(name: str):
+    """send_batch and BatchResult (sending.py), imported when first asked for: they load
+    requests and standardwebhooks, which the send task needs and storing a notification (a
+    hook, on every one) does not."""
+    if name in ("BatchResult", "send_batch"):
+        from . import sending
+
+        return getattr(sending, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "LEASE", "NOTIFICATION_CREATED", "RETRY_WINDOW", "TASK_RUN_FINISHED", "URL_MAX",

@@ -13,7 +13,8 @@ import json
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from ...models import Notification, TaskRun, Unit, Wallet
+from ...models import Notification, TaskRun, Unit, Wallet, utcnow
+from ..forecast.calendar import DEFAULT_ZONE
 from ..serialize import iso, notification_json, task_run_json, wallet_json
 from ..wallets import access as wallet_access
 from .hooks import NOTIFICATION_CREATED, TASK_RUN_FINISHED, WALLET_STATE_CHANGED
@@ -27,17 +28,18 @@ def body(event: str, timestamp, data: dict) -> str:
                       separators=(",", ":"), ensure_ascii=False)
 
 
-def build(session, messages) -> tuple[dict[int, str], dict[int, str]]:
+def build(session, messages, *, zone: str = DEFAULT_ZONE
+          ) -> tuple[dict[int, str], dict[int, str]]:
     """Bodies for the messages that have none yet: ({message id: body}, {message id: why
     there is none}). `messages` are rows with id, event, object_id, state, previous_state
-    and created_at."""
+    and created_at; `zone` is that of estates without their own (run-out forecasts)."""
     by_event: dict[str, list] = {}
     for m in messages:
         by_event.setdefault(m.event, []).append(m)
     bodies: dict[int, str] = {}
     missing: dict[int, str] = {}
     for event, rows in by_event.items():
-        objects = _objects(session, event, sorted({m.object_id for m in rows}))
+        objects = _objects(session, event, sorted({m.object_id for m in rows}), zone)
         for m in rows:
             data = objects.get(m.object_id)
             if data is None:
@@ -49,7 +51,7 @@ def build(session, messages) -> tuple[dict[int, str], dict[int, str]]:
     return bodies, missing
 
 
-def _objects(session, event: str, ids: list[int]) -> dict[int, dict]:
+def _objects(session, event: str, ids: list[int], zone: str) -> dict[int, dict]:
     """The API JSON of each object of `event` with these ids."""
     if event == NOTIFICATION_CREATED:
         found = session.scalars(select(Notification).where(Notification.id.in_(ids)))
@@ -58,8 +60,12 @@ def _objects(session, event: str, ids: list[int]) -> dict[int, dict]:
         found = session.scalars(select(TaskRun).where(TaskRun.id.in_(ids)))
         return {r.id: task_run_json(r) for r in found}
     if event == WALLET_STATE_CHANGED:
+        # Here, not at the top: the forecast reads the wallet services, which tell webhooks.
+        from ..forecast import wallets as forecast_wallets
+
         found = list(session.scalars(select(Wallet).where(Wallet.id.in_(ids)).options(
             joinedload(Wallet.unit).joinedload(Unit.estate))))
         residents = wallet_access.residents_of(session, [w.id for w in found])
-        return {w.id: wallet_json(w, residents.get(w.id, [])) for w in found}
+        forecasts = forecast_wallets.for_wallets(session, found, utcnow(), zone)
+        return {w.id: wallet_json(w, residents.get(w.id, []), forecasts[w.id]) for w in found}
     return {}

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from ..forecast.calendar import DEFAULT_ZONE
+
 #: How long a message is retried before it fails, and how long an endpoint may fail before
 #: it is disabled (DESIGN.md: 24 h). Time is passed in (`now`), so tests drive it.
 RETRY_WINDOW = timedelta(hours=24)
@@ -33,6 +35,7 @@ class Policy:
     delays: tuple[float, ...] = DEFAULT_DELAYS
     concurrency: int = 16
     rules: UrlRules = field(default_factory=UrlRules)
+    zone: str = DEFAULT_ZONE  # CELERY_TIMEZONE: wallets' run-out forecasts (friendly hours)
 
     def delay(self, attempts: int) -> timedelta:
         """The wait after the `attempts`-th failed attempt in a row (the last step repeats)."""
@@ -64,7 +67,8 @@ def policy_from(config) -> Policy:
     return Policy(timeout=float(get("WEBHOOK_TIMEOUT_SECONDS", 10.0)),
                   delays=parse_delays(get("WEBHOOK_RETRY_DELAYS", "")),
                   concurrency=max(1, int(get("WEBHOOK_CONCURRENCY", 16))),
-                  rules=rules_from(config))
+                  rules=rules_from(config),
+                  zone=get("CELERY_TIMEZONE") or DEFAULT_ZONE)
 
 
 def sealing_key(config) -> str:

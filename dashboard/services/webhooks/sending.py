@@ -67,7 +67,7 @@ def send_batch(session, endpoint_id: int, ids: list[int], token: str, *, policy:
             _release(session, claimed, now)
             result.skipped = claimed
             return result
-        messages = _with_bodies(session, claimed, result, now)
+        messages = _with_bodies(session, claimed, result, now, zone=policy.zone)
         url, sealed = endpoint.url, endpoint.secret_sealed
     if not messages:
         return result
@@ -77,14 +77,16 @@ def send_batch(session, endpoint_id: int, ids: list[int], token: str, *, policy:
     return result
 
 
-def _with_bodies(session, ids: list[int], result: BatchResult, now: datetime) -> list:
+def _with_bodies(session, ids: list[int], result: BatchResult, now: datetime, *,
+                 zone: str) -> list:
     """The claimed messages as (id, payload) rows, building and storing missing bodies; a
     message whose object is gone fails here."""
     m = WebhookMessage
     rows = session.execute(select(m.id, m.event, m.object_id, m.state, m.previous_state,
                                   m.created_at, m.payload).where(m.id.in_(ids))
                            .order_by(m.id)).all()
-    bodies, missing = payloads.build(session, [r for r in rows if r.payload is None])
+    bodies, missing = payloads.build(session, [r for r in rows if r.payload is None],
+                                     zone=zone)
     if bodies:
         session.execute(update(TABLE).where(TABLE.c.id == bindparam("mid"))
                         .values(payload=bindparam("p")),

@@ -78,3 +78,22 @@ class BulkChangeForm(Form):
         """`estates`: the estates to choose from (all of them is the first choice)."""
         super().__init__(formdata, **kwargs)
         self.estate_id.choices = {"all": "All estates", **{str(e.id): e.name for e in estates}}
+
+
+class EstateHoursForm(Form):
+    """An estate's friendly hours, time zone, meter silence limit and SMS delay (the checks:
+    services/forecast/estate_settings.py)."""
+
+    friendly_hours = BooleanField(false_values=("", "0", "false", "off"))
+    friendly_start = _text()
+    friendly_end = _text()
+    friendly_weekends = BooleanField(false_values=("", "0", "false", "off"))
+    friendly_holidays = BooleanField(false_values=("", "0", "false", "off"))
+    timezone = _text()
+    meter_silent_hours = _text()
+    sms_delay_minutes = _text()
+
+    @classmethod
+    def of(cls, settings, formdata=None, **kwargs):
+        """The form filled with an estate's EstateHours (and what was sent over them)."""
+        return cls(formdata, data=settings.form_data(), **kwargs)

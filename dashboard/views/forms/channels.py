@@ -9,14 +9,14 @@ from __future__ import annotations
 from wtforms import BooleanField, SelectField, StringField
 
 from ...models import CHANNELS, DELIVERY_STATUSES, OUTSIDE_CHANNELS
-from ...services.notifications.messages import TYPES
+from ...services.notifications.messages import RESIDENT_TYPES
 from ..labels import TYPE_NAMES
 from .base import Form, strip
 
 #: Each type as the "Alert channels" checkboxes name it: "Low credit by SMS".
 ALERT_NAMES = {"low_credit": "Low credit", "critical_credit": "Critical credit",
-               "topup_success": "Top-up received", "purchase_success": "Purchase made",
-               "high_usage": "High usage"}
+               "credit_depleted": "Credit run out", "topup_success": "Top-up received",
+               "purchase_success": "Purchase made", "high_usage": "High usage"}
 CHANNEL_NAMES = {"in_app": "In-app", "email": "email", "sms": "SMS"}  # within a sentence
 CHANNEL_TITLES = {"in_app": "In-app", "email": "Email", "sms": "SMS"}  # on their own
 STATUS_NAMES = {"pending": "Pending", "held": "Held", "sending": "Sending", "sent": "Sent",
@@ -50,18 +50,18 @@ class _SettingsBase(Form):
     def choices(self) -> dict[str, list[str]]:
         """{type: [channels ticked]} as posted."""
         return {kind: [c for c in OUTSIDE_CHANNELS if self[choice_name(kind, c)].data]
-                for kind in TYPES}
+                for kind in RESIDENT_TYPES}
 
     def rows(self):
         """(type name, [(field, label) per channel]) for the template's table."""
         return [(alert_name(kind), [(self[choice_name(kind, c)], choice_label(kind, c))
-                                    for c in OUTSIDE_CHANNELS]) for kind in TYPES]
+                                    for c in OUTSIDE_CHANNELS]) for kind in RESIDENT_TYPES]
 
 
 SettingsForm = type("SettingsForm", (_SettingsBase,), {
     choice_name(kind, channel): BooleanField(choice_label(kind, channel),
                                              false_values=("", "0", "false", "off"))
-    for kind in TYPES for channel in OUTSIDE_CHANNELS})
+    for kind in RESIDENT_TYPES for channel in OUTSIDE_CHANNELS})
 SettingsForm.__doc__ = "The resident's settings page: every field of _SettingsBase and a " \
                        "checkbox per type and channel."
 
@@ -73,6 +73,8 @@ def settings_form(contact: dict, prefs, formdata=None) -> Form:
     data = {"email": contact.get("email") or "", "phone": contact.get("phone") or "",
             "quiet_start": hhmm(prefs.quiet_start), "quiet_end": hhmm(prefs.quiet_end)}
     for kind, chosen in prefs.channels.items():
+        if kind not in RESIDENT_TYPES:
+            continue  # the operators' types are not the resident's to choose
         for channel in OUTSIDE_CHANNELS:
             data[choice_name(kind, channel)] = channel in chosen
     return SettingsForm(formdata, data=data)
