@@ -92,6 +92,14 @@ class Config:
     # sharing one Redis are kept apart by channel name.
     SOCKETIO_CHANNEL = Env("quantify-socketio")
     SOCKETIO_ASYNC_MODE = Env("threading")
+    # Engine.IO heartbeat: the server pings every SOCKETIO_PING_INTERVAL seconds and drops a
+    # client whose answer takes longer than SOCKETIO_PING_TIMEOUT. Every ping is a greenlet,
+    # a timer and two frames per socket: at 10,000 sockets and 25 s, a fifth of the web's busy
+    # time (bench/RESULTS.md, fan-out), so 50 s. A generous timeout keeps a busy process (a
+    # fan-out, a burst of reconnects) from dropping healthy clients, whose reconnects and
+    # syncs would load it further. A silent network failure is noticed within both summed.
+    SOCKETIO_PING_INTERVAL = Env(50, int)
+    SOCKETIO_PING_TIMEOUT = Env(60, int)
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

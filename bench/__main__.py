@@ -26,7 +26,7 @@ def cmd_scan(a) -> None:
     from . import scans
 
     if a.publish:
-        scans.run_publish(_sizes(a.sizes), repeats=a.repeats)
+        scans.run_publish(_sizes(a.sizes), repeats=a.repeats, cli=a.cli)
         return
     scans.run(_sizes(a.sizes), a.scans.split(","), repeats=a.repeats,
               baseline_upto=a.baseline_upto, usage_baseline_upto=a.usage_baseline_upto,
@@ -60,7 +60,8 @@ def cmd_fanout(a) -> None:
     """One scan notifying N connected residents."""
     from . import fanout
 
-    fanout.run(_sizes(a.clients), server=a.server, timeout=a.timeout, rounds=a.rounds)
+    fanout.run(_sizes(a.clients), server=a.server, timeout=a.timeout, rounds=a.rounds,
+               profile=a.profile)
 
 
 def cmd_deliveries(a) -> None:
@@ -94,13 +95,14 @@ def cmd_all(a) -> None:
 
     emit({"bench": "machine", **machine(), **load()})
     scans.run([10_000, 100_000, 1_000_000], big_repeats=a.big_repeats, sql=True)
-    scans.run_publish([10_000, 100_000, 1_000_000])
+    scans.run_publish([10_000, 100_000, 1_000_000], repeats=3)
+    scans.run_publish([100_000, 1_000_000], repeats=3, cli=True)
     bounds.run(1_000_000)
     deliveries.run(100_000)
     pages.run(1_000_000, repeats=200)
     latency.run([10, 20, 30, 50, 200], duration=a.duration)
     fanout.run([500, 1000, 2000, 5000], server="werkzeug")
-    fanout.run([500, 1000, 2000, 5000], server="gevent")
+    fanout.run([500, 1000, 2000, 5000, 10_000], server="gevent", profile=True)
 
 
 def cmd_smoke(a) -> None:
@@ -148,7 +150,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite",
                    help="postgresql: a copy of the SQLite database in the bench cluster")
     s.add_argument("--publish", action="store_true",
-                   help="instead: the low-credit scan publishing every notification (worker)")
+                   help="instead: the low-credit scan publishing every chunk (worker)")
+    s.add_argument("--cli", action="store_true",
+                   help="with --publish: `run.py scan` (a recorded run) after its start-up")
     s = sub.add_parser("latency", help=cmd_latency.__doc__)
     s.add_argument("--rates", default="10,50,200")
     s.add_argument("--duration", type=float, default=60.0)
@@ -168,6 +172,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--server", choices=["werkzeug", "gevent"], default="werkzeug")
     s.add_argument("--timeout", type=float, default=60.0)
     s.add_argument("--rounds", type=int, default=3)
+    s.add_argument("--profile", action="store_true",
+                   help="sample the web and worker with py-spy; say where their time went")
     s = sub.add_parser("workers", help=cmd_workers.__doc__)
     s.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
     s.add_argument("--wallets", default="1m")

@@ -49,6 +49,8 @@ MEASURED = ("dashboard/services/scans/catalogue.py", "dashboard/services/scans/p
             "dashboard/services/notifications/store.py", "dashboard/services/wallets/state.py",
             "dashboard/services/wallets/search.py", "dashboard/events/publish.py",
             "dashboard/events/queue.py", "dashboard/events/wire.py", "dashboard/sockets.py",
+            "dashboard/events/scans.py", "dashboard/events/fanout.py",
+            "dashboard/events/presence.py", "dashboard/events/replies.py",
             "dashboard/api/wallets.py", "worker/tasks.py", "worker/scan_tasks.py",
             "worker/celery_app.py")
 

@@ -54,8 +54,9 @@ def unanalysed_indexes(path: Path) -> list[str]:
 
 @contextmanager
 def running(path: Path, *, server: str = "werkzeug", chunk_size: int = 20_000,
-            concurrency: int = 2):
-    """Redis, web (werkzeug threading or gunicorn gevent) and worker on database `path`."""
+            concurrency: int = 2, connections: int = 10_000):
+    """Redis, web (werkzeug threading or, as deployed, gunicorn -k gevent with
+    deploy/gunicorn.conf.py and up to `connections` at once) and worker on database `path`."""
     from dashboard.cli import redis_server
     from dashboard.migrate import upgrade
     from tests.stack import Stack
@@ -76,12 +77,14 @@ def running(path: Path, *, server: str = "werkzeug", chunk_size: int = 20_000,
         (work / f"{name}.log").unlink(missing_ok=True)
     try:
         if server == "gevent":
-            stack.env["SOCKETIO_ASYNC_MODE"] = "gevent"
+            stack.env.update(SOCKETIO_ASYNC_MODE="gevent", BIND=f"127.0.0.1:{stack.port}",
+                             WEB_WORKERS="1", WORKER_CONNECTIONS=str(connections))
             with open(work / "web.log", "ab") as log_file:  # the child keeps its own copy
+                # The deployed settings, but the test environment (not production's checks)
+                # and a longer timeout for a loaded machine.
                 stack.procs["web"] = subprocess.Popen(
-                    [sys.executable, "-m", "gunicorn", "-k", "gevent", "-w", "1",
-                     "--worker-connections", "10000", "-b", f"127.0.0.1:{stack.port}",
-                     "--timeout", "120", "dashboard.wsgi:app"],
+                    [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py",
+                     "-e", "APP_ENV=testing", "--timeout", "120", "dashboard.wsgi:app"],
                     cwd=ROOT, env=stack.env, stdout=log_file, stderr=log_file)
             stack.start("worker")
             stack.wait_web(60)

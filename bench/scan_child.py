@@ -3,6 +3,7 @@
 Run by bench.scans as `python -m bench.scan_child DB SCAN MODE --now TIME [--profile FILE]`
 (DB: a SQLite file or a PostgreSQL URL); prints one JSON object: seconds, peak and start
 memory, counts, and (with --sql) time per statement.
+MODE `cli` (with --publish URL) times `run.py scan` after its start-up.
 """
 from __future__ import annotations
 
@@ -66,25 +67,53 @@ def warm_up(session, scan: str, now) -> None:
 
 
 def publisher(session, redis_url: str, spent: list):
-    """A progress callback that publishes each chunk's notifications as the worker's scan
-    task does (worker/tasks.py), through an emit-only Socket.IO on Redis; adds the seconds it
-    spends publishing to spent[0]."""
-    from flask_socketio import SocketIO
-
+    """A progress callback that publishes each chunk's notifications as the worker's chunk
+    task does (services/scans/chunks.py: events.publish_scan_notifications), through an
+    emit-only Socket.IO on Redis; adds the seconds it spends publishing to spent[0]. Nobody
+    is connected, as at 06:00: each chunk reads the presence set and tells operators."""
     from dashboard import events
 
-    events.init(SocketIO(message_queue=redis_url, channel="bench-scan-publish"))
+    events.init_queue(redis_url, "bench-scan-publish")  # as the worker starts
     published = 0
 
     def progress(done, total, result) -> None:
         """Publish what the last chunk made."""
         nonlocal published
         started = time.perf_counter()
-        events.publish_notifications(session, result.notification_ids[published:])
+        events.publish_scan_notifications(session, result.notification_ids[published:],
+                                          task_run_id=None)
         published = len(result.notification_ids)
         spent[0] += time.perf_counter() - started
 
     return progress
+
+
+def measure_cli(db: str, scan: str, redis_url: str) -> dict:
+    """`python run.py scan NAME` without the process start: the recorded run, chunk by chunk
+    through services/scans/chunks.py, each chunk published as the worker publishes it."""
+    import os
+
+    from config import get_config
+    from dashboard.cli.scan import run_cli_scan
+    from dashboard.migrate import upgrade
+
+    url = db if db.startswith("postgresql") else db_url(Path(db))
+    os.environ.update(DATABASE_URL=url, REDIS_URL=redis_url,
+                      SOCKETIO_MESSAGE_QUEUE=redis_url, SOCKETIO_CHANNEL="bench-scan-cli",
+                      SCAN_CHUNK_SIZE="20000", APP_ENV="development")
+    config = get_config()
+    upgrade(config.DATABASE_URL)  # as run.py does first: start-up, not timed
+    start_mb = rss_mb()
+    cpu0 = cpu_seconds()
+    started = time.perf_counter()
+    run = run_cli_scan(config, for_kind(scan).name)
+    seconds = time.perf_counter() - started
+    result = run.get("result") or {}
+    return {"seconds": round(seconds, 4), "cpu_seconds": round(cpu_seconds() - cpu0, 4),
+            "peak_mb": round(peak_mb(), 1), "start_mb": round(start_mb, 1),
+            "scanned": result.get("scanned"), "notifications": result.get("notified"),
+            "chunks": run.get("chunks_total") or run.get("progress", {}).get("total"),
+            "state": run.get("state")}
 
 
 def measure(db: str, scan: str, mode: str, *, now: datetime | None = None, sql: bool = False,
@@ -108,14 +137,14 @@ def measure(db: str, scan: str, mode: str, *, now: datetime | None = None, sql: 
     start_mb = rss_mb()
     cpu0 = cpu_seconds()
     profiler = cProfile.Profile() if profile else None
+    spent = [0.0]
+    progress = publisher(session, publish, spent) if publish and mode == "new" else None
     started = time.perf_counter()
     if profiler:
         profiler.enable()
-    spent = [0.0]
     if mode == "new":
         result = run_scan(session, for_kind(scan).name, now=now, keep_ids=bool(publish),
-                          chunk_size=chunk_size or DEFAULT_CHUNK,
-                          progress=publisher(session, publish, spent) if publish else None)
+                          chunk_size=chunk_size or DEFAULT_CHUNK, progress=progress)
         counts = {"scanned": result.scanned, "notifications": result.notified,
                   "chunks": result.chunks}
         if publish:
@@ -145,13 +174,16 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("db", help="a SQLite file or a PostgreSQL URL")
     p.add_argument("scan", choices=KINDS)
-    p.add_argument("mode", choices=["new", "baseline"])
+    p.add_argument("mode", choices=["new", "baseline", "cli"])
     p.add_argument("--now", type=datetime.fromisoformat, help="the scan's time")
     p.add_argument("--sql", action="store_true")
     p.add_argument("--profile")
     p.add_argument("--chunk-size", type=int)
     p.add_argument("--publish", help="Redis URL: publish as the worker does")
     a = p.parse_args()
+    if a.mode == "cli":
+        print(json.dumps(measure_cli(a.db, a.scan, a.publish)))
+        return
     print(json.dumps(measure(a.db, a.scan, a.mode, now=a.now, sql=a.sql, profile=a.profile,
                              chunk_size=a.chunk_size, publish=a.publish)))
 

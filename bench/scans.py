@@ -143,9 +143,13 @@ def run(sizes, scans=SCANS, *, repeats: int = 3, baseline_upto: int = 100_000,
     return results
 
 
-def run_publish(sizes, scan: str = "low_credit", *, repeats: int = 1) -> list[dict]:
+def run_publish(sizes, scan: str = "low_credit", *, repeats: int = 1,
+                cli: bool = False, path=None) -> list[dict]:
     """The scan as the worker runs it: every chunk's notifications published to Redis (no
-    web process subscribed, so this is the publisher's cost alone)."""
+    web process subscribed and nobody connected, so this is the publisher's cost alone).
+    With `cli`, the whole `run.py scan` after its start-up: the run recorded, each chunk
+    claimed, scanned, counted and published. `path`: one database for every size (the
+    smoke test's)."""
     from dashboard.cli import redis_server
 
     port = redis_server.free_port()
@@ -154,18 +158,21 @@ def run_publish(sizes, scan: str = "low_credit", *, repeats: int = 1) -> list[di
     results = []
     try:
         for wallets in sizes:
-            database = Database("sqlite", wallets)
+            database = Database("sqlite", wallets, path)
             loads, runs = [load()], []
             for i in range(repeats):
-                runs.append(child(database, scan, "new", publish=url))
-                log(f"{scan} {wallets:,} with publishing #{i + 1}: {runs[-1]['seconds']} s")
+                runs.append(child(database, scan, "cli" if cli else "new", publish=url))
+                log(f"{scan} {wallets:,} {'CLI' if cli else 'with publishing'} #{i + 1}: "
+                    f"{runs[-1]['seconds']} s")
                 loads.append(load())
             database.reset()
             seconds = median(r["seconds"] for r in runs)
             results.append(emit({
-                "bench": "scan_publish", "scan": scan, "wallets": wallets,
-                "seconds": round(seconds, 3), "runs": [r["seconds"] for r in runs],
-                "publish_seconds": median(r["publish_seconds"] for r in runs),
+                "bench": "scan_cli" if cli else "scan_publish", "scan": scan,
+                "wallets": wallets, "seconds": round(seconds, 3),
+                "runs": [r["seconds"] for r in runs],
+                "cpu_seconds": median(r.get("cpu_seconds") for r in runs),
+                "publish_seconds": median(r.get("publish_seconds") for r in runs),
                 "notifications": runs[0]["notifications"],
                 "peak_mb": median(r["peak_mb"] for r in runs),
                 "load1": [x["load1"] for x in loads]}))

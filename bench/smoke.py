@@ -1,4 +1,5 @@
-"""Every benchmark at a toy size, to keep the code working (tests/test_bench_smoke.py).
+"""Every benchmark at a toy size, to keep the code working (tests/test_bench_smoke.py;
+`--gevent` adds the fan-out through gunicorn -k gevent, sampled with py-spy).
 
 About a minute on a loaded machine, most of it starting Redis, web and worker; the figures
 mean nothing at this size and nothing is asserted about them. One stack serves latency,
@@ -22,6 +23,8 @@ def run(*, gevent: bool = False) -> None:
     for scan in scans.SCANS:
         scans.measure(WALLETS, scan, repeats=1, baseline=True, baseline_repeats=1,
                       path=path)
+    scans.run_publish([WALLETS], path=path)
+    scans.run_publish([WALLETS], path=path, cli=True)
     people = live.bench_residents(path, 5)
     with live.running(path, chunk_size=100) as stack:
         emit({**latency.drive(stack, people[:3], 5, 1.0), "smoke": True})
@@ -38,4 +41,5 @@ def run(*, gevent: bool = False) -> None:
     deliveries.throughput(20, concurrency=4)
     cli.run(repeats=1, warmups=0, wallets=WALLETS)
     if gevent:
-        fanout.run([3], server="gevent", timeout=20, rounds=1, db_wallets=WALLETS)
+        fanout.run([3], server="gevent", timeout=20, rounds=1, db_wallets=WALLETS,
+                   profile=True)

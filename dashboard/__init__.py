@@ -42,6 +42,8 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
         message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"],
         channel=app.config["SOCKETIO_CHANNEL"],
         async_mode=app.config["SOCKETIO_ASYNC_MODE"],
+        ping_interval=app.config["SOCKETIO_PING_INTERVAL"],
+        ping_timeout=app.config["SOCKETIO_PING_TIMEOUT"],
         cors_allowed_origins=app.config.get("SOCKETIO_CORS_ORIGINS"),
     )
 

@@ -78,10 +78,19 @@ def register(socketio) -> None:
             join_room(events.user_room(user.id))
             if user.is_staff:
                 join_room(events.OPERATORS)
+            # In its rooms first, then known as connected: a scan that reads the presence
+            # set from now on publishes to this socket; one that read it before committed
+            # before this, so the client's sync (sent once connected) finds its rows.
+            events.socket_joined(request.sid, user.id)
             events.reply_unread_count(Session, user)
         finally:
             Session.remove()
         _start_revalidation(socketio, web_auth.lifetimes(), current_app.config.get("CLOCK"))
+
+    @socketio.on("disconnect")
+    def on_disconnect(*_reason):
+        """Forget the socket; its user leaves the presence set with their last socket."""
+        events.socket_left(request.sid)
 
     @socketio.on("sync")
     def on_sync(data=None):
@@ -161,11 +170,15 @@ def revalidate(server, lifetimes: login_sessions.Lifetimes = FOREVER, clock=None
     if not saved_by_sid:
         return 0
     ids = sorted({s[events.SOCKET_USER] for s in saved_by_sid.values()})
-    users: dict[int, User] = {}
+    users: dict[int, object] = {}  # id -> a row with the User columns _still_valid reads
     try:
         for start in range(0, len(ids), 500):
             batch = ids[start:start + 500]
-            users.update({u.id: u for u in Session.scalars(select(User).where(User.id.in_(batch)))})
+            # Rows of the columns _still_valid reads, not User objects: a process with
+            # thousands of sockets would build (and throw away) thousands every sweep.
+            users.update({u.id: u for u in Session.execute(
+                select(User.id, User.active, User.token_version, User.role)
+                .where(User.id.in_(batch)))})
         logins = {s.get(events.SOCKET_LOGIN) for s in saved_by_sid.values()} - {None}
         open_logins = login_sessions.still_open(Session, logins, now=(clock or utcnow)(),
                                                 lifetimes=lifetimes) if logins else set()

@@ -20,8 +20,8 @@ def test_every_benchmark_runs_at_a_toy_size(tmp_path):
     assert out.returncode == 0, out.stderr[-4000:]
     lines = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     kinds = {line["bench"] for line in lines}
-    assert kinds == {"scan", "latency", "fanout", "pages", "deliveries_scan", "deliveries",
-                     "cli"}, kinds
+    assert kinds == {"scan", "scan_publish", "scan_cli", "latency", "fanout", "pages",
+                     "deliveries_scan", "deliveries", "cli"}, kinds
 
     scans = {line["scan"]: line for line in lines if line["bench"] == "scan"}
     assert set(scans) == {"low_credit", "critical_credit", "high_usage"}
@@ -29,6 +29,11 @@ def test_every_benchmark_runs_at_a_toy_size(tmp_path):
         # The set-based scan and the old per-wallet loop find the same wallets.
         assert line["notifications"] == line["baseline_notifications"] > 0, line
         assert line["peak_mb"] > 0
+
+    # The scan as the worker publishes it, and `run.py scan` (a recorded run) after start-up.
+    for kind in ("scan_publish", "scan_cli"):
+        line = next(line for line in lines if line["bench"] == kind)
+        assert line["notifications"] == scans["low_credit"]["notifications"], line
 
     latency = next(line for line in lines if line["bench"] == "latency")
     assert latency["created"] > 0 and latency["received"] > 0, latency

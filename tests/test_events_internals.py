@@ -22,9 +22,11 @@ import engineio
 import pytest
 import socketio
 from flask_socketio import SocketIO
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dashboard import events
-from dashboard.events import wire
+from dashboard.events import fanout, roomindex, wire
 from dashboard.events.queue import install_queue_manager
 
 PINNED = (f"python-socketio {version('python-socketio')}, "
@@ -204,3 +206,141 @@ def test_flask_socketio_makes_a_stock_redis_manager_we_can_replace():
     assert (queue.redis_url, queue.channel, queue.write_only) == \
         ("redis://127.0.0.1:9/0", "probe-channel", True)
     assert queue.server is io.server and queue.json is io.server.packet_class.json, REREAD
+
+
+# -- fan-out batches (dashboard/events/fanout.py) ----------------------------------------------
+
+def test_the_internals_a_fanout_batch_calls_keep_their_signatures():
+    assert _params(socketio.Server._send_eio_packet) == ["self", "eio_sid", "eio_pkt"], REREAD
+    assert _params(socketio.base_manager.BaseManager.get_participants) == \
+        ["self", "namespace", "room"], REREAD
+    assert _params(engineio.packet.Packet.__init__)[:3] == \
+        ["self", "packet_type", "data"], REREAD
+
+
+@pytest.mark.parametrize("rooms", [["operators"], ["operators", "user:1"], ["user:1"],
+                                   ["user:404"]], ids=str)
+@pytest.mark.parametrize("data", PAYLOADS, ids=lambda d: type(d).__name__)
+def test_a_fanout_batch_reaches_browsers_as_the_stock_emit_does(probe, data, rooms):
+    manager, sent = probe
+    room = rooms if len(rooms) > 1 else rooms[0]
+    manager._handle_emit(wire.queue_message("other-host", "evt", data, room))  # stock
+    stock_delivery = list(sent)
+
+    sent.clear()
+    assert manager.emit_batch([("evt", data, rooms)]) == 1
+    [raw] = manager.published
+    sent.clear()  # emit_many (the stock path) also delivers to this host's own sockets
+    message = manager.json.loads(raw)
+    if message["method"] == fanout.METHOD:
+        assert message["items"] == [[rooms, manager.packet_text("evt", data)]]
+        manager.handle_batch(message)  # as another web process's listener does
+    else:  # bytes in the payload: the stock message, byte for byte
+        assert raw == manager.json.dumps(wire.queue_message(manager.host_id, "evt", data,
+                                                            room)), REREAD
+        manager._handle_emit(message)
+    assert sent == stock_delivery, REREAD
+
+
+def test_the_listener_delivers_batches_of_other_hosts_and_yields_the_rest(probe):
+    manager, sent = probe
+    batch = fanout.batch_message("other-host", [[["operators"], '2["evt",{"n":1}]'],
+                                                [["user:1", "operators"], '2["evt",{"n":2}]']])
+    own = fanout.batch_message(manager.host_id, [[["operators"], '2["own",{}]']])
+    messages = canned_pubsub_messages(b"probe", "other-host", manager.host_id)
+    messages += [{"type": "message", "channel": b"probe", "data": json.dumps(m).encode()}
+                 for m in (batch, own)]
+    manager._redis_listen_with_retries = lambda: iter(messages)
+    manager.server.sleep = lambda seconds: None
+    manager.write_only = False  # a web process (an emit-only one has no sockets to feed)
+    yielded = list(manager._listen())
+    assert len(yielded) == 3  # the stock messages only: the batches were handled here
+    assert sorted((eio_sid, data) for eio_sid, _, data in sent) == [
+        ("eio-op", '2["evt",{"n":1}]'), ("eio-op", '2["evt",{"n":2}]'),
+        ("eio-res", '2["evt",{"n":2}]')]
+
+
+# -- the room index (dashboard/events/roomindex.py) --------------------------------------------
+
+class _Ids:
+    """engine.io ids in a known order, so two managers get the same ones."""
+
+    def __init__(self):
+        """From s0."""
+        self.n = 0
+
+    def generate_id(self):
+        """The next id."""
+        self.n += 1
+        return f"s{self.n}"
+
+
+def _manager(cls):
+    """A manager of class `cls` on a stand-in server that only makes ids."""
+    manager = cls()
+    manager.set_server(SimpleNamespace(eio=_Ids(), packet_class=socketio.packet.Packet))
+    return manager
+
+
+def _tables(manager) -> tuple:
+    """Everything basic_disconnect and its neighbours change, as plain values."""
+    rooms = {ns: {room: dict(members) for room, members in table.items()}
+             for ns, table in manager.rooms.items()}
+    callbacks = {sid: sorted(ids) for sid, ids in manager.callbacks.items()}
+    return rooms, callbacks, manager.pending_connect, manager.pending_disconnect
+
+
+_SOCKET = st.integers(0, 5)
+_ROOM = st.sampled_from(["operators", "user:1", "user:2"])
+_OPS = st.lists(st.one_of(
+    st.tuples(st.just("connect"), _SOCKET), st.tuples(st.just("pre_connect"), _SOCKET),
+    st.tuples(st.just("enter"), _SOCKET, _ROOM), st.tuples(st.just("leave"), _SOCKET, _ROOM),
+    st.tuples(st.just("close"), _ROOM), st.tuples(st.just("pre_disconnect"), _SOCKET),
+    st.tuples(st.just("disconnect"), _SOCKET), st.tuples(st.just("callback"), _SOCKET)),
+    max_size=60)
+
+
+def _apply(manager, sids: list, op: tuple):
+    """One operation on a manager; its result or the type of what it raised."""
+    kind, *args = op
+    sid = sids[args[0] % len(sids)] if sids and kind not in ("connect", "pre_connect",
+                                                              "close") else "nobody"
+    try:
+        if kind == "connect":
+            return manager.connect(f"eio-{args[0]}", "/")
+        if kind == "pre_connect":
+            return manager.pre_connect(f"eio-{args[0]}", "/")
+        if kind == "enter":
+            return manager.enter_room(sid, "/", args[1])
+        if kind == "leave":
+            return manager.leave_room(sid, "/", args[1])
+        if kind == "close":
+            return manager.close_room(args[0], "/")
+        if kind == "pre_disconnect":
+            return manager.pre_disconnect(sid, "/")
+        if kind == "callback":
+            return manager._generate_ack_id(sid, print)
+        return manager.disconnect(sid, "/")
+    except Exception as exc:  # noqa: BLE001 - both must fail alike
+        return type(exc)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_OPS)
+def test_the_room_index_keeps_every_table_as_the_stock_manager_does(ops):
+    class Ours(roomindex.RoomIndexMixin, socketio.Manager):
+        """The index over the stock in-memory manager."""
+
+    stock, ours = _manager(socketio.Manager), _manager(Ours)
+    sids_stock, sids_ours = [], []
+    for op in ops:
+        got_stock, got_ours = _apply(stock, sids_stock, op), _apply(ours, sids_ours, op)
+        assert got_ours == got_stock, (op, REREAD)
+        if op[0] in ("connect", "pre_connect") and isinstance(got_stock, str):
+            sids_stock.append(got_stock)
+            sids_ours.append(got_ours)
+        assert _tables(ours) == _tables(stock), (op, REREAD)
+    assert events.QueueManager.basic_disconnect is roomindex.RoomIndexMixin.basic_disconnect
+    for name in ("basic_enter_room", "basic_leave_room", "basic_disconnect"):
+        assert _params(getattr(socketio.base_manager.BaseManager, name))[:4] == \
+            _params(getattr(roomindex.RoomIndexMixin, name))[:4], REREAD

@@ -39,7 +39,8 @@ def two_workers(redis_url, tmp_path_factory):
 def test_two_workers_share_a_scan_without_duplicates(two_workers):
     """30 chunks on two workers: every low wallet alerted once, and the run is published as
     succeeded only after every one of its notifications was published (each worker counts
-    its chunk as published after publishing; the last count succeeds the run)."""
+    its chunk as published after publishing; the last count succeeds the run). Nobody is
+    connected, so what a chunk publishes is its `notifications_batch` to operators."""
     token = two_workers.token("chunks-op@example.test")
     tap = EventTap(two_workers)
     r = two_workers.api("POST", "/scans/check_low_credit_wallets/run", token)
@@ -57,9 +58,10 @@ def test_two_workers_share_a_scan_without_duplicates(two_workers):
     published = list(tap.events)
     succeeded_at = next(i for i, (event, p) in enumerate(published)
                         if event == "task_run" and p["id"] == run_id and p["state"] == "succeeded")
-    notes = [i for i, (event, p) in enumerate(published) if event == "notification"
-             and (p.get("data") or {}).get("task_run_id") == run_id]
-    assert len(notes) == 1000 and max(notes) < succeeded_at
+    batches = [(i, p) for i, (event, p) in enumerate(published)
+               if event == "notifications_batch" and p["task_run_id"] == run_id]
+    assert sum(p["count"] for _, p in batches) == 1000
+    assert len(batches) == 30 and max(i for i, _ in batches) < succeeded_at
     with two_workers.session() as s:
         low = s.scalar(select(func.count()).select_from(Wallet).where(Wallet.state == "low"))
         made = s.scalar(select(func.count()).select_from(Notification)

@@ -195,7 +195,9 @@ def test_overview_shows_states_today_scans_health_and_the_live_feed(operator):
     html = operator.client.get("/").get_data(as_text=True)
     assert re.search(r'state-low">low</span> wallets</span>\s*<span class="stat-value">1<', html)
     assert 'aria-label="Live notifications"' in html
-    assert 'hx-trigger="notification-created from:body throttle:1s"' in html
+    # One refresh per notification, or per scan chunk (a scan sends operators a batch).
+    assert ('hx-trigger="notification-created from:body throttle:1s, '
+            'notifications-batch from:body throttle:1s"') in html
     assert "Your credit is running low" in html
     assert "check_low_credit_wallets" in html and "Daily at 06:00" in html
     for name in ("Redis", "Beat", "Worker"):

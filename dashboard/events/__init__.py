@@ -10,6 +10,10 @@ data, because browsers catch up through `sync`.
 Modules:
   publish  – what is sent to whom: notifications, unread counts, task runs, wallets (and
              a transaction's notifications, counts and wallet in one call: publish_outcome)
+  scans    – a scan chunk's notifications: to connected residents, one summary to operators
+  presence – which users are connected to some web process (kept in Redis)
+  fanout   – many events in few queue messages, each payload encoded once
+  roomindex – a disconnecting socket leaves its own rooms without walking all of them
   deliveries – the `delivery` event (operators), and the hook the worker's deliveries
              queue uses to hear of new notifications
   replies  – answers to one socket inside its handler (unread count on connect, `sync`)
@@ -22,7 +26,17 @@ Modules:
 """
 from .control import SOCKET_LOGIN, SOCKET_USER
 from .deliveries import on_notifications_published, publish_deliveries
-from .emitter import close_sockets, emit, emit_many, init, init_queue
+from .emitter import (
+    close_sockets,
+    connected_users,
+    emit,
+    emit_batch,
+    emit_many,
+    init,
+    init_queue,
+    socket_joined,
+    socket_left,
+)
 from .publish import (
     notification_rows,
     publish_notifications,
@@ -34,11 +48,13 @@ from .publish import (
 from .queue import QueueManager, listening
 from .replies import replay_missed, reply, reply_unread_count
 from .rooms import OPERATORS, user_room
+from .scans import publish_scan_notifications
 
 __all__ = [
-    "OPERATORS", "SOCKET_LOGIN", "SOCKET_USER", "QueueManager", "close_sockets", "emit",
-    "emit_many", "init", "init_queue", "listening",
+    "OPERATORS", "SOCKET_LOGIN", "SOCKET_USER", "QueueManager", "close_sockets",
+    "connected_users", "emit", "emit_batch", "emit_many", "init", "init_queue", "listening",
     "notification_rows", "on_notifications_published", "publish_deliveries",
-    "publish_notifications", "publish_outcome", "publish_task_run", "publish_unread_counts",
-    "publish_wallet", "replay_missed", "reply", "reply_unread_count", "user_room",
+    "publish_notifications", "publish_outcome", "publish_scan_notifications",
+    "publish_task_run", "publish_unread_counts", "publish_wallet", "replay_missed", "reply",
+    "reply_unread_count", "socket_joined", "socket_left", "user_room",
 ]

@@ -13,12 +13,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from . import control
+from . import control, presence
 from .queue import QueueManager, install_queue_manager
 
 log = logging.getLogger(__name__)
 
 _socketio = None  # the Flask-SocketIO instance events go through; None until `init`
+_beating: set[int] = set()  # ids of the presence objects whose heartbeat runs
 
 
 def init(socketio) -> None:
@@ -97,6 +98,55 @@ def emit_many(items: Iterable[tuple[str, dict, list[str]]]) -> int:
     # The room argument exactly as `emit` passes it, so the queue messages are identical.
     return manager.emit_many((name, payload, rooms if len(rooms) > 1 else rooms[0])
                              for name, payload, rooms in items if rooms)
+
+
+def emit_batch(items: Iterable[tuple[str, dict, list[str]]]) -> int:
+    """Emit (event, payload, rooms) items as fan-out batches (dashboard.events.fanout): each
+    payload encoded once, many events to a queue message; how many reached the queue.
+    Through any other manager than a QueueManager, one `emit` each."""
+    if _socketio is None:
+        return 0
+    manager = _manager()
+    if not isinstance(manager, QueueManager):
+        return sum(emit(name, payload, rooms) for name, payload, rooms in items)
+    return manager.emit_batch(items)
+
+
+def socket_joined(sid: str, user_id: int) -> None:
+    """A socket of `user_id` connected to this web process: record it in Redis
+    (dashboard.events.presence) before the handler returns; start the heartbeat once."""
+    manager = _manager()
+    if not isinstance(manager, QueueManager) or manager.write_only:
+        return
+    manager.presence.joined(sid, user_id)
+    if id(manager.presence) not in _beating:
+        _beating.add(id(manager.presence))
+        _socketio.start_background_task(_heartbeat, manager.presence)
+
+
+def socket_left(sid: str) -> None:
+    """A socket of this web process disconnected."""
+    manager = _manager()
+    if isinstance(manager, QueueManager) and not manager.write_only:
+        manager.presence.left(sid)
+
+
+def _heartbeat(tracker: presence.Presence) -> None:
+    """Rewrite and renew this process's presence every HEARTBEAT seconds, for as long as
+    the process lives."""
+    while True:
+        _socketio.sleep(presence.HEARTBEAT)
+        try:
+            tracker.beat()
+        except Exception:  # never end the heartbeat: its users would vanish after TTL
+            log.exception("presence heartbeat failed")
+
+
+def connected_users() -> set[int] | None:
+    """Users with a socket on some web process now; None when unknown (no message queue,
+    whose single process would deliver to anyone anyway, or Redis not answering)."""
+    manager = _manager()
+    return manager.connected_users() if isinstance(manager, QueueManager) else None
 
 
 def close_sockets(*, sessions=(), users=()) -> bool:

@@ -5,6 +5,9 @@ tab of one user), `task_run` (operators) and `wallet` {id, balance, state} (oper
 wallet's residents). Payloads carry data, never HTML, and come from the same serializers as
 the API's JSON.
 
+A scan chunk's notifications take dashboard.events.scans instead: only to connected
+residents, and one summary to operators.
+
 Callers publish right after their own commit, so a browser is never told about something a
 rollback took back; every function re-reads what it sends from the database.
 """

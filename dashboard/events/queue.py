@@ -18,10 +18,15 @@ three changes, all so the live feed can be honest about what it delivers.
   any Flask-SocketIO instance, the web's and the worker's emit-only one, so both sides
   publish the same way.
 
-It can also publish many events in one pipelined Redis call (`emit_many`): a scan's chunk of
+It can also publish many events in one pipelined Redis call (`emit_many`): a burst of
 notifications costs one round trip per 1,000 events instead of one each, with the very
 messages the stock manager would publish (dashboard.events.wire), so the web's listener
-handles them unchanged.
+handles them unchanged. A scan's fan-out goes further (`emit_batch`, dashboard.events.fanout):
+hundreds of finished Socket.IO packets to a message, which its listener hands to the rooms'
+sockets without decoding them. A web process's QueueManager also records which users it
+has sockets for (`presence`, dashboard.events.presence) and answers who is connected
+anywhere (`connected_users`); and a closing socket leaves only its own rooms
+(dashboard.events.roomindex).
 
 It overrides RedisManager._publish, _listen and _redis_listen_with_retries, calls
 PubSubManager._handle_emit and server.eio.disconnect: tests/test_events_internals.py fails
@@ -42,7 +47,9 @@ import socketio as socketio_pkg
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from . import control, wire
+from . import control, presence, wire
+from .fanout import FanoutMixin
+from .roomindex import RoomIndexMixin
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +61,7 @@ def _keepalive_options() -> dict:
     return {getattr(socket, n): v for n, v in names.items() if hasattr(socket, n)}
 
 
-class QueueManager(socketio_pkg.RedisManager):
+class QueueManager(FanoutMixin, RoomIndexMixin, socketio_pkg.RedisManager):
     """python-socketio's Redis manager that fails fast and knows whether it is listening."""
 
     RETRY_FIRST = 0.5  # seconds before the first re-subscribe attempt
@@ -75,6 +82,7 @@ class QueueManager(socketio_pkg.RedisManager):
         self.listening = False
         self._first_listen = threading.Event()
         self._closed = False
+        self._presence: presence.Presence | None = None
 
     @classmethod
     def like(cls, manager: socketio_pkg.RedisManager) -> QueueManager:
@@ -171,6 +179,29 @@ class QueueManager(socketio_pkg.RedisManager):
                         len(results), failed[0])
         return len(results) - len(failed)
 
+    # -- presence ------------------------------------------------------------------------
+
+    @property
+    def presence(self) -> presence.Presence:
+        """This web process's connected users, mirrored in Redis (dashboard.events.presence)."""
+        with self._publisher_lock:
+            if self._presence is None:
+                self._presence = presence.Presence(self._client, self.channel, self.host_id)
+        return self._presence
+
+    def connected_users(self) -> set[int] | None:
+        """Users with a socket on some web process; None when Redis could not say (inside
+        the quiet period after a failure, or failing now)."""
+        now = time.monotonic()
+        if now < self._quiet_until:
+            return None
+        try:
+            return presence.connected_users(self._batch_client(), self.channel)
+        except (redis.RedisError, OSError) as exc:
+            self._quiet_until = now + self.QUIET_SECONDS
+            log.warning("live events: could not read who is connected (%s)", exc)
+            return None
+
     def take_outcome(self) -> bool:
         """Whether this thread's last publish reached Redis (True when none was attempted)."""
         ok = getattr(self._outcome, "ok", True)
@@ -216,8 +247,9 @@ class QueueManager(socketio_pkg.RedisManager):
         for message in self._redis_listen_with_retries():
             if message["channel"] == channel and message["type"] == "message" \
                     and "data" in message:
-                if not self._handled_control(message["data"]):
-                    yield message["data"]
+                data = message["data"]
+                if not self._handled_control(data) and not self._handled_batch(data):
+                    yield data
 
     # -- control messages ----------------------------------------------------------------
 

@@ -33,23 +33,27 @@ def reply_unread_count(session, user) -> None:
 
 def replay_missed(session, user, after_id: int) -> tuple[int, int]:
     """Send the asking socket every notification `user` may see after `after_id`, oldest
-    first, then the unread count. Returns (how many were sent, the last id sent or after_id).
+    first, then the unread count. Returns (how many were sent, where the next sync should
+    start): the last id sent, but never past an id below which a notification may still
+    commit (services/notifications/cursor.py), so a lower id that commits after a higher one
+    was sent is sent next time; the client drops the repeats by id.
 
     Staff see every notification, so their catch-up starts at most STAFF_BACKLOG back from
     the newest; residents get all of their own.
     """
+    settled = notifications.settled_id(session)  # before reading the rows it bounds
     if user.is_staff:
         newest = session.scalar(select(func.max(Notification.id))) or 0
         after_id = max(after_id, newest - STAFF_BACKLOG)
-    sent = 0
+    sent, last_sent, cursor = 0, None, after_id
     while True:
-        rows = notifications.list_for(session, user, after_id=after_id, limit=SYNC_LIMIT,
+        rows = notifications.list_for(session, user, after_id=cursor, limit=SYNC_LIMIT,
                                       newest_first=False)
         for notification, read_at in rows:
             reply("notification", notification_json(notification, read_at))
-            after_id = notification.id
+            cursor = last_sent = notification.id
             sent += 1
         if len(rows) < SYNC_LIMIT:
             break
     reply_unread_count(session, user)
-    return sent, after_id
+    return sent, notifications.resume_after(after_id, last_sent, settled)

@@ -41,4 +41,9 @@ def register_context(app) -> None:
             else:
                 rows = notifications.list_for(Session, current_user, limit=1)
                 values["last_notification_id"] = rows[0][0].id if rows else 0
+            last = values["last_notification_id"]
+            # Where live.js's first sync starts: the newest id shown, unless a lower one may
+            # still commit (services/notifications/cursor.py). Asked only by full pages.
+            values["sync_after"] = lambda: notifications.resume_after(
+                0, last, notifications.settled_id(Session))
         return values

@@ -3,24 +3,33 @@
  *
  * Loaded after /static/vendor/socket.io.min.js (and htmx). The CSP forbids inline scripts, so
  * everything comes from the DOM: <body data-user-id data-role data-last-notification-id
- * [data-notifications-url]>, #connection-status, #toasts (created when missing) and elements
- * marked [data-unread-badge] or progress[data-task-run-id].
+ * data-sync-after [data-notifications-url]>, #connection-status, #toasts (created when
+ * missing) and elements marked [data-unread-badge] or progress[data-task-run-id].
  *
- * The server pushes `notification`, `unread_count`, `task_run` and `wallet` events. This file
- * shows toasts, keeps badges and progress bars current, and re-dispatches each event as a DOM
- * CustomEvent on <body> so templates can react with htmx (hx-trigger="... from:body"):
- *   notification-created, unread-count-changed, task-run-updated, wallet-updated,
- *   delivery-updated, live-connected, live-disconnected.
+ * The server pushes `notification`, `unread_count`, `task_run`, `wallet`, `delivery` and
+ * (operators) `notifications_batch` events. This file shows toasts, keeps badges and progress
+ * bars current, and re-dispatches each event as a DOM CustomEvent on <body> so templates can
+ * react with htmx (hx-trigger="... from:body"):
+ *   notification-created, notifications-batch, unread-count-changed, task-run-updated,
+ *   wallet-updated, delivery-updated, live-connected, live-disconnected.
+ * A scan tells operators of each chunk's notifications with one `notifications_batch`
+ * {task_run_id, count, by_type, last_id}: one summary toast, and one refresh of the feeds.
  *
- * Nothing lost: the page keeps the id of the newest notification it has (also in
- * localStorage, so a new tab starts from it) and sends `sync` {after_id} on every connect,
- * every ~30 s while connected, and when the tab becomes visible; the server replays what is
- * missing, in order, then the unread count. Connection states on #connection-status:
+ * Nothing lost: the page sends `sync` {after_id} on every connect, every ~30 s while
+ * connected, and when the tab becomes visible; the server replays what is missing, in order,
+ * then the unread count, and acknowledges with {sent, last_id}: where the next sync starts.
+ * That is the last id sent unless a lower id may still commit (two writers on PostgreSQL:
+ * the lower id commits after the higher one was sent), so such a notification still comes;
+ * ids already here are dropped, so nothing shows twice. The first sync starts where the
+ * server said the page was rendered up to (data-sync-after). The newest id seen is kept in
+ * localStorage, so a new tab does not toast what another tab already showed. Connection
+ * states on #connection-status:
  * "Live"; "Reconnecting…" while socket.io retries, including while the server refuses with
  * data {retry: true} (its Redis subscription is down, so it would miss events); "Offline"
  * when the server refused or dropped us for good (signed out, account disabled).
  *
- * The only global is window.quantifyLive = {socket, lastId(), sync()} for debugging and tests.
+ * The only global is window.quantifyLive = {socket, lastId(), syncAfter(), sync()} for
+ * debugging and tests.
  */
 (function () {
     "use strict";
@@ -73,7 +82,13 @@
 
         var storageKey = "quantify:last-id:" + userId;
         var lastId = initialLastId(body, storageKey);
+        // Ids up to here were on the page (or another tab showed them): a replay of one is
+        // not news, so no toast.
+        var knownUpTo = lastId;
+        var syncAfter = Math.min(toId(body.getAttribute("data-sync-after") || String(lastId)),
+                                 lastId);
         var seen = new Map(); // notification id -> resolved_at last seen in this page
+        var covered = new Map(); // task run id -> highest id of its batches seen here
         var toasts = createToaster(body);
 
         setStatus(statusEl, "reconnecting", "Connecting…");
@@ -91,13 +106,18 @@
         var retryDelay = RETRY_FIRST_MS;
 
         /**
-         * Asks the server for every notification after the last one this page has, then the
-         * unread count; replays arrive through the normal `notification` handler.
+         * Asks the server for every notification after `syncAfter`, then the unread count;
+         * replays arrive through the normal `notification` handler. The acknowledgement says
+         * where the next sync starts (any answer is safe to resume from, so the furthest).
          */
         function sync() {
             if (socket.connected) {
                 lastSyncAt = Date.now();
-                socket.emit("sync", { after_id: lastId });
+                socket.emit("sync", { after_id: syncAfter }, function (ack) {
+                    if (ack && typeof ack.last_id === "number" && ack.last_id > syncAfter) {
+                        syncAfter = ack.last_id;
+                    }
+                });
             }
         }
 
@@ -187,14 +207,19 @@
                     return; // A replay of something this page already has (sync overlap).
                 }
                 isUpdate = true;
-            } else if (payload.id <= lastId && resolvedAt) {
-                // An older notification, rendered by the server already, has just been resolved.
+            } else if (inBatchSeen(payload)) {
+                // Told already by its scan's `notifications_batch`, whose refresh showed it;
+                // now resolved, it is news to the lists but still not a toast.
+                remember(payload.id, resolvedAt);
+                if (!resolvedAt) {
+                    return;
+                }
+                isUpdate = true;
+            } else if (payload.id <= knownUpTo || (resolvedAt && payload.id <= lastId)) {
+                // On the page already, or an older one resolved since: refresh, no toast.
                 isUpdate = true;
             }
-            seen.set(payload.id, resolvedAt);
-            if (seen.size > MAX_SEEN) {
-                seen.delete(seen.keys().next().value); // Maps iterate oldest first.
-            }
+            remember(payload.id, resolvedAt);
             if (payload.id > lastId) {
                 lastId = payload.id;
                 storeLastId(storageKey, lastId);
@@ -204,6 +229,45 @@
             }
             emit("notification-created", payload);
             scheduleSettleSync();
+        });
+
+        /**
+         * Records an id this page has, forgetting the oldest beyond MAX_SEEN.
+         */
+        function remember(id, resolvedAt) {
+            seen.set(id, resolvedAt);
+            if (seen.size > MAX_SEEN) {
+                seen.delete(seen.keys().next().value); // Maps iterate oldest first.
+            }
+        }
+
+        /**
+         * Whether a scan's notification was already announced by a batch of its run.
+         */
+        function inBatchSeen(payload) {
+            var run = payload.data && payload.data.task_run_id;
+            return typeof run === "number" && covered.has(run) && payload.id <= covered.get(run);
+        }
+
+        // Operators: a scan chunk's notifications at once. One summary toast, one refresh of
+        // the feeds through their own routes (hx-trigger "notifications-batch from:body").
+        socket.on("notifications_batch", function (payload) {
+            if (!payload || typeof payload.last_id !== "number" ||
+                    typeof payload.count !== "number") {
+                return;
+            }
+            if (typeof payload.task_run_id === "number") {
+                covered.set(payload.task_run_id,
+                            Math.max(covered.get(payload.task_run_id) || 0, payload.last_id));
+            }
+            if (payload.last_id > lastId) {
+                lastId = payload.last_id;
+                storeLastId(storageKey, lastId);
+            }
+            if (payload.count > 0) {
+                toasts.notifyMany(payload.count);
+            }
+            emit("notifications-batch", payload);
         });
 
         /**
@@ -257,6 +321,9 @@
             socket: socket,
             lastId: function () {
                 return lastId;
+            },
+            syncAfter: function () {
+                return syncAfter;
             },
             sync: sync
         };
@@ -428,10 +495,36 @@
         }
 
         /**
+         * Shows that `count` notifications arrived at once (a scan chunk): folded into the
+         * running summary, or a new one that also takes in the window's individual toasts.
+         */
+        function notifyMany(count) {
+            var now = Date.now();
+            if (summary && now - summary.lastAt <= BURST_WINDOW_MS) {
+                summary.count += count;
+                summary.lastAt = now;
+                renderSummary();
+                return;
+            }
+            var critical = false;
+            var folded = count;
+            arrivals.forEach(function (a) {
+                if (now - a.at <= BURST_WINDOW_MS) {
+                    folded += 1;
+                    critical = critical || a.critical;
+                    removeToast(a.toast);
+                }
+            });
+            arrivals = [];
+            summary = { el: null, count: folded, lastAt: now, critical: critical, timer: null };
+            renderSummary();
+        }
+
+        /**
          * Creates or refreshes the "N new notifications" summary toast.
          */
         function renderSummary() {
-            var text = summary.count + " new notifications";
+            var text = summary.count.toLocaleString("en-US") + " new notifications";
             if (!summary.el || !summary.el.isConnected) {
                 summary.el = show({
                     title: text,
@@ -565,7 +658,7 @@
             }, reduce ? 0 : 200);
         }
 
-        return { notify: notify };
+        return { notify: notify, notifyMany: notifyMany };
     }
 
     boot();

@@ -1,5 +1,6 @@
 """Notifications: stored once with their deliveries, read back by the people who may see them,
 logged for operators and pruned after the retention period."""
+from .cursor import UNKNOWN, resume_after, settled_id
 from .inbox import (
     get_for,
     list_for,
@@ -19,6 +20,7 @@ from .store import (
     store,
 )
 
-__all__ = ["IN_APP", "deliver", "get_for", "list_for", "mark_all_read", "mark_read",
+__all__ = ["IN_APP", "UNKNOWN", "deliver", "get_for", "list_for", "mark_all_read", "mark_read",
            "notification_row", "recipient_ids", "recipients_query", "resolve_credit_alerts",
-           "store", "unread_count", "unread_counts", "visible_query"]
+           "resume_after", "settled_id", "store", "unread_count", "unread_counts",
+           "visible_query"]

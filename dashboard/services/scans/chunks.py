@@ -26,8 +26,9 @@ from .catalogue import SCANS
 class Publisher(Protocol):
     """What a chunk needs to tell browsers about (dashboard.events has both)."""
 
-    def publish_notifications(self, session, ids) -> int:
-        """Send these notifications to their recipients and operators."""
+    def publish_scan_notifications(self, session, ids, *, task_run_id: int | None) -> int:
+        """Send a chunk's notifications to its connected recipients, and operators a
+        summary of them."""
 
     def publish_task_run(self, run: TaskRun) -> None:
         """Send the run's new state and progress to operators."""
@@ -40,6 +41,7 @@ class ChunkWork:
     chunk_id: int | None
     answer: dict
     notification_ids: list[int] = field(default_factory=list)
+    task_run_id: int | None = None
 
 
 def work(session, run_id: int, name: str, first: int, last: int, *, tz: str) -> ChunkWork:
@@ -65,7 +67,7 @@ def work(session, run_id: int, name: str, first: int, last: int, *, tz: str) -> 
         return ChunkWork(None, {"skipped": exc.message})
     return ChunkWork(chunk.id, {"task_run_id": run_id, "first": first, "scanned": found.scanned,
                                 "notified": found.notified, "skipped": found.skipped},
-                     list(found.notification_ids))
+                     list(found.notification_ids), run_id)
 
 
 def _done_before(session, run_id: int, scan, first: int) -> ChunkWork:
@@ -77,15 +79,17 @@ def _done_before(session, run_id: int, scan, first: int) -> ChunkWork:
     ids = list(session.scalars(select(Notification.id).where(
         Notification.task_run_id == run_id, key.between(chunk.first_id, chunk.last_id))
         .order_by(Notification.id)))
-    return ChunkWork(chunk.id, {"duplicate": True, "republished": len(ids)}, ids)
+    return ChunkWork(chunk.id, {"duplicate": True, "republished": len(ids)}, ids, run_id)
 
 
 def publish(session, done: ChunkWork, publisher: Publisher) -> TaskRun | None:
-    """Send the chunk's notifications, then count it as published (the run may succeed);
-    publish the run's progress. The run, or None when there was nothing to publish."""
+    """Send the chunk's notifications (individually to connected residents, as one summary
+    to operators), then count it as published (the run may succeed); publish the run's
+    progress. The run, or None when there was nothing to publish."""
     if done.chunk_id is None:
         return None
-    publisher.publish_notifications(session, done.notification_ids)
+    publisher.publish_scan_notifications(session, done.notification_ids,
+                                         task_run_id=done.task_run_id)
     with write_transaction(session):
         run = runs.chunk_published(session, done.chunk_id)
     publisher.publish_task_run(run)
