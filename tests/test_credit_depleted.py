@@ -1,18 +1,17 @@
 """credit_depleted: told once per fall to zero, after the transaction that leaves 0.00 or by
 the critical scan, re-armed by a top-up, never twice under retries, racing scans or two
 beats; and sent at once whatever the quiet hours, like critical credit."""
-import threading
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from dashboard.db import SessionFactory
 from dashboard.models import Notification, NotificationDelivery, QuietHours, Wallet
 from dashboard.services.channels import delivery
 from dashboard.services.payments import transactions
 from dashboard.services.scans import credit_alerts, run_scan
 from tests import factories
+from tests.races import two_scans_at_once
 
 T0 = datetime(2026, 3, 10, 12, 0, tzinfo=timezone.utc)  # Tuesday 14:00 in Johannesburg
 KIND = "credit_depleted"
@@ -85,21 +84,7 @@ def test_two_critical_scans_at_once_tell_each_wallet_once(db):
     credit_depleted per wallet at zero, and the runs' counts add up."""
     factories.bulk_wallets(db, 90, balances=(0, 800, 9000))
     db.commit()
-    results = [None, None]
-    barrier = threading.Barrier(2)
-
-    def work(i):
-        session = SessionFactory()
-        barrier.wait()
-        results[i] = run_scan(session, "check_critical_credit_wallets",
-                              now=T0 + timedelta(milliseconds=i), chunk_size=20)
-        session.close()
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    results = two_scans_at_once("check_critical_credit_wallets", T0, chunk_size=20)
     db.commit()
     per_wallet = db.execute(select(Notification.wallet_id, func.count())
                             .where(Notification.type == KIND)

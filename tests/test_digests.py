@@ -1,14 +1,12 @@
 """send_operator_digests: one digest per estate per local day, whose figures are what the
 database holds; in-app for operators and by email to the operators with an address; once
 however often the scan runs, and however many beats fire it."""
-import threading
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
 
-from dashboard.db import SessionFactory
 from dashboard.models import (
     Estate,
     Meter,
@@ -23,6 +21,7 @@ from dashboard.models import (
 from dashboard.services import notifications
 from dashboard.services.scans import run_scan
 from tests import factories
+from tests.races import two_scans_at_once
 
 NOW = datetime(2026, 3, 10, 5, 30, tzinfo=timezone.utc)  # 07:30 in Johannesburg
 SCAN = "send_operator_digests"
@@ -136,19 +135,7 @@ def test_two_beats_make_one_digest_per_estate(db):
     for _ in range(10):
         factories.wallet(db, "30.00")
     db.commit()
-    barrier, results = threading.Barrier(2), [None, None]
-
-    def work(i):
-        session = SessionFactory()
-        barrier.wait()
-        results[i] = run_scan(session, SCAN, now=NOW + timedelta(milliseconds=i), chunk_size=3)
-        session.close()
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    results = two_scans_at_once(SCAN, NOW, chunk_size=3)
     db.commit()
     per_estate = db.execute(select(Notification.dedup_key, func.count())
                             .where(Notification.type == "operator_digest")

@@ -1,15 +1,14 @@
 """check_silent_meters: a meter with no reading for its estate's meter_silent_hours is told
 to the operators once per silence, re-armed by its next reading; the wallet page and the
 wallet list show it; residents are never told."""
-import threading
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 
-from dashboard.db import SessionFactory
 from dashboard.models import Meter, Notification, NotificationDelivery
 from dashboard.services.scans import run_scan
 from tests import factories
+from tests.races import two_scans_at_once
 
 NOW = datetime(2026, 3, 10, 6, 0, tzinfo=timezone.utc)  # 08:00 in Johannesburg
 SCAN = "check_silent_meters"
@@ -79,19 +78,7 @@ def test_two_scans_at_once_tell_each_meter_once(db, make):
     """Two beats firing the scan together: one notice per silent meter."""
     for _ in range(6):
         meter_read(db, make, [80, 60])
-    barrier, results = threading.Barrier(2), [None, None]
-
-    def work(i):
-        session = SessionFactory()
-        barrier.wait()
-        results[i] = run_scan(session, SCAN, now=NOW + timedelta(seconds=i), chunk_size=2)
-        session.close()
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    results = two_scans_at_once(SCAN, NOW, chunk_size=2, apart=timedelta(seconds=1))
     db.commit()
     assert len(silent_alerts(db)) == 6
     assert sum(r.notified for r in results) == 6
