@@ -15,6 +15,7 @@ test: install-dev system-deps ## Install what the tests need, then run them.
 soak: install-dev system-deps ## The slow fault, scale and scheduling tests (minutes; docs/RELIABILITY.md).
 	$(PY) -m pytest -m soak -rs
 	BAD_INPUT_EXAMPLES=500 BAD_INPUT_RANDOM=1 $(PY) -m pytest tests/test_bad_input.py tests/test_query_fuzz.py
+	USAGE_EXACT_EXAMPLES=1000 $(PY) -m pytest tests/test_usage_exact.py
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)

@@ -1,5 +1,7 @@
 """The high-usage scan reads one row per meter (its recent usage), yet flags exactly the meters
-the rule flags when it is applied to the raw readings (the reference below), whatever they are."""
+the rule flags when it is applied to the raw readings (the reference below), whatever they are.
+Random fleets per run: USAGE_EXACT_EXAMPLES (default 100; `make soak` runs 1,000)."""
+import os
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from fractions import Fraction
@@ -17,6 +19,7 @@ from dashboard.services.wallets.readings import record_reading
 
 D = Decimal
 DAY = timedelta(days=1)
+EXAMPLES = int(os.environ.get("USAGE_EXACT_EXAMPLES", "100"))
 RECORDED = datetime(2026, 6, 1, tzinfo=timezone.utc)  # the clock while recording
 # Scan times: the schedule's 07:00 in Johannesburg, UTC midnight, just before it, any time.
 NOWS = [datetime(2026, 3, 10, 5, 0, 0, 731000, tzinfo=timezone.utc),
@@ -144,7 +147,7 @@ def fleet(draw):
     return now, draw(st.lists(meter_plan(now), min_size=1, max_size=6))
 
 
-@settings(max_examples=200, deadline=None,
+@settings(max_examples=EXAMPLES, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.data_too_large])
 @given(case=fleet())
