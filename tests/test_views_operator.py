@@ -25,12 +25,6 @@ from tests.conftest import Auth
 PASSWORD = "correct-horse-battery"
 
 
-@pytest.fixture(autouse=True)
-def quick_ping(monkeypatch):
-    """No worker runs in these tests: wait 50 ms for a pong, not the real half second."""
-    monkeypatch.setattr(health, "PING_TIMEOUT", 0.05)
-
-
 @pytest.fixture
 def world(app, db):
     """An estate with an ok, a low and a critical wallet, a resident, a run and a notice.
