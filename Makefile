@@ -9,8 +9,8 @@ PIP    := $(VENV)/bin/pip
 run: install system-deps-run ## Start web, worker, beat (and a private Redis if needed) with demo data.
 	$(PY) run.py all
 
-test: install-dev system-deps ## Install what the tests need, then run them.
-	$(PY) -m pytest
+test: install-dev system-deps ## Install what the tests need, then run them (two processes).
+	$(PY) -m pytest -n 2
 
 soak: install-dev system-deps ## The slow fault, scale and scheduling tests (minutes; docs/RELIABILITY.md).
 	$(PY) -m pytest -m soak -rs
