@@ -38,7 +38,7 @@ system-deps: ## Redis and Chromium for the tests (Debian packages; Playwright's 
 	@scripts/install_system_deps.sh redis chromium
 
 test-postgres: install-dev system-deps ## The same tests on a throwaway local PostgreSQL.
-	scripts/test_postgres.sh -n 2
+	scripts/test_postgres.sh
 
 lint: install-dev ## Static checks: ruff, then the import layers (.importlinter).
 	$(VENV)/bin/ruff check .
