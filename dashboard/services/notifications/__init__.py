@@ -18,9 +18,10 @@ from .store import (
     recipients_query,
     resolve_credit_alerts,
     store,
+    store_selected,
 )
 
 __all__ = ["IN_APP", "UNKNOWN", "deliver", "get_for", "list_for", "mark_all_read", "mark_read",
            "notification_row", "recipient_ids", "recipients_query", "resolve_credit_alerts",
-           "resume_after", "settled_id", "store", "unread_count", "unread_counts",
+           "resume_after", "settled_id", "store", "store_selected", "unread_count", "unread_counts",
            "visible_query"]

@@ -49,6 +49,23 @@ def store(session, rows: list[dict]) -> list[int]:
     return ids
 
 
+#: The columns a wallet alert's SELECT gives, in order (store_selected).
+ALERT_COLUMNS = ["type", "title", "message", "priority", "wallet_id", "data", "dedup_key",
+                 "created_at", "task_run_id"]
+
+
+def store_selected(session, rows) -> list[int]:
+    """Insert the notifications a SELECT of ALERT_COLUMNS gives (a scan's wallet alerts),
+    skipping keys that exist, and deliver the new ones; their ids, in order. Two statements
+    whatever the number of rows, as `store`."""
+    stmt = (insert_ignore(session, Notification.__table__).from_select(ALERT_COLUMNS, rows)
+            .returning(Notification.__table__.c.id))
+    ids = sorted(session.scalars(stmt))
+    if ids:
+        deliver(session, ids[0], ids[-1])
+    return ids
+
+
 def recipient_conditions(today) -> list:
     """Who of the accounts linked to a wallet's unit (through occupancies) is told: active
     residents whose occupancy covers `today`."""

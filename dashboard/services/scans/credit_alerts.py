@@ -28,7 +28,7 @@ from sqlalchemy import (
     update,
 )
 
-from ...models import Estate, Notification, Unit, Wallet
+from ...models import Estate, Unit, Wallet
 from ...models.types import UTCDateTime
 from .. import notifications, webhooks
 from ..forecast import sql as forecast_sql
@@ -38,7 +38,6 @@ from ..notifications.messages import PRIORITIES
 from ..sqlfuncs import (
     add_hours,
     format_sql,
-    insert_ignore,
     json_object,
     money_text,
     rand_text,
@@ -166,14 +165,7 @@ def insert_alerts(session, kind: str, claimed, now: datetime, *, task_run_id: in
                    f.wallet_id, data_sql, f.dedup_key, literal(now, UTCDateTime()),
                    quoted["task_run_id"])
             .select_from(figures.outerjoin(span.table, span.on)).order_by(f.wallet_id))
-    stmt = (insert_ignore(session, Notification.__table__)
-            .from_select(["type", "title", "message", "priority", "wallet_id", "data", "dedup_key",
-                          "created_at", "task_run_id"], rows)
-            .returning(Notification.__table__.c.id))
-    ids = sorted(session.scalars(stmt))
-    if ids:
-        notifications.deliver(session, ids[0], ids[-1])
-    return ids
+    return notifications.store_selected(session, rows)
 
 
 def _claimed_figures(kind: str, claimed, now: datetime, seq_col: str):

@@ -15,13 +15,13 @@ from datetime import datetime
 
 from sqlalchemy import BigInteger, Integer, String, and_, case, cast, literal, select, type_coerce, update
 
-from ...models import Estate, Notification, Unit, Wallet
+from ...models import Estate, Unit, Wallet
 from ...models.types import UTCDateTime
 from .. import notifications
 from ..forecast import sql as forecast_sql
 from ..notifications import messages
 from ..notifications.messages import PRIORITIES
-from ..sqlfuncs import format_sql, insert_ignore, json_object, money_text, text_sql
+from ..sqlfuncs import format_sql, json_object, money_text, text_sql
 
 KIND = "credit_depleted"
 
@@ -73,14 +73,7 @@ def insert_depleted(session, claimed, now: datetime, *, task_run_id: int | None)
                    text_sql(PRIORITIES[KIND]), inner.c.wallet_id, data_sql, inner.c.dedup_key,
                    literal(now, UTCDateTime()), run_id)
             .select_from(inner.outerjoin(span.table, span.on)).order_by(inner.c.wallet_id))
-    stmt = (insert_ignore(session, Notification.__table__)
-            .from_select(["type", "title", "message", "priority", "wallet_id", "data", "dedup_key",
-                          "created_at", "task_run_id"], rows)
-            .returning(Notification.__table__.c.id))
-    ids = sorted(session.scalars(stmt))
-    if ids:
-        notifications.deliver(session, ids[0], ids[-1])
-    return ids
+    return notifications.store_selected(session, rows)
 
 
 def _json(pairs: dict) -> json_object:
